@@ -1,0 +1,52 @@
+# The commands the README tells people to type. Every target sets itself up first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+SCALE  ?= cpu
+P      ?= template
+
+# Developers and CI: use the shared read-only data root beside the checkout when it exists
+# (an explicit SHORTCUT_NB_DATA always wins; without either, torchvision downloads to ~/.cache).
+SHARED_DATA := $(abspath ../shared/data)
+ifeq ($(origin SHORTCUT_NB_DATA), undefined)
+  ifneq ($(wildcard $(SHARED_DATA)/MD5SUMS),)
+    export SHORTCUT_NB_DATA := $(SHARED_DATA)
+  endif
+endif
+
+.PHONY: setup test reproduce paper bench readme sync check-sync lab
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: settings.ini setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+test: setup            ## notebook cells as tests, then pytest (papermill smoke runs, bad inputs, CLI)
+	$(BIN)/nbdev_test --n_workers 2 --do_print
+	$(PY) -m pytest -q tests
+
+reproduce: setup       ## every paper at SCALE (default cpu) → outputs/<paper>/<scale>/
+	$(BIN)/shortcut-nb reproduce --scale $(SCALE)
+
+paper: setup           ## one paper: make paper P=template SCALE=cpu
+	$(BIN)/shortcut-nb paper $(P) --scale $(SCALE)
+
+bench: setup           ## training throughput vs a torchvision DataLoader pipeline
+	$(PY) bench/train_throughput.py
+
+readme: setup          ## README.md is generated from nbs/index.ipynb
+	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --output-dir . --output README --log-level WARN
+
+sync: setup            ## export the package from the notebooks and clean the notebooks
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_clean --fname papers
+
+check-sync: sync readme  ## fail if exporting/cleaning/README generation changed any tracked file
+	@git diff --stat --exit-code || (echo "nbdev_export / nbdev_clean / README changed files: run 'make sync readme' and commit" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=normal -- shortcut_nb nbs papers README.md)" || (git status --porcelain; echo "untracked generated files" && exit 1)
+
+lab: setup             ## explore interactively
+	$(BIN)/jupyter lab

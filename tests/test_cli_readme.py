@@ -1,0 +1,34 @@
+"The command line and the generated README."
+import subprocess, sys, os
+from pathlib import Path
+
+
+def test_list(project_root):
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "list"], capture_output=True, text=True, cwd=project_root)
+    assert r.returncode == 0 and "template" in r.stdout.split()
+
+
+def test_unknown_paper_and_scale(project_root):
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "paper", "nope", "--scale", "smoke"],
+                       capture_output=True, text=True, cwd=project_root)
+    assert r.returncode == 2 and "template" in r.stderr
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "paper", "template", "--scale", "huge"],
+                       capture_output=True, text=True, cwd=project_root)
+    assert r.returncode != 0 and "smoke" in r.stderr
+
+
+def test_cli_overrides_reach_the_notebook(shared_data, project_root, tmp_path):
+    env = {**os.environ, "SHORTCUT_NB_CACHE": str(tmp_path / "cache")}
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "paper", "template", "--scale", "smoke", "--run", "cli",
+                        "-p", "n_seeds", "1", "-p", "arch", "lenet5", "--out-root", str(tmp_path)],
+                       capture_output=True, text=True, cwd=project_root, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+    run = json.loads((tmp_path / "template" / "cli" / "run.json").read_text())
+    assert run["params"]["arch"] == "lenet5" and run["params"]["n_seeds"] == 1
+
+
+def test_readme_is_generated_from_index(project_root, tmp_path):
+    subprocess.run([Path(sys.executable).parent / "jupyter", "nbconvert", "--to", "markdown", "nbs/index.ipynb",
+                    "--output-dir", str(tmp_path), "--output", "README", "--log-level", "WARN"], cwd=project_root, check=True)
+    assert (tmp_path / "README.md").read_text() == (project_root / "README.md").read_text(), "run `make readme`"

@@ -1,0 +1,53 @@
+"Trainer determinism and failure modes; sweep resumption."
+import pytest
+import torch
+from shortcut_nb.models import MODELS, make_model
+from shortcut_nb.train import TrainConfig, TrainingDiverged, train_model, toy_images, evaluate
+from shortcut_nb.sweep import run_sweep
+
+
+def test_same_seed_same_metrics():
+    toy = toy_images(128, size=16)
+    cfg = TrainConfig(epochs=2, batch_size=32, seed=7)
+    h1 = train_model("lenet5", toy, cfg, test=toy, progress=False).history
+    h2 = train_model("lenet5", toy, cfg, test=toy, progress=False).history
+    assert [(r["train_loss"], r["test_acc"]) for r in h1] == [(r["train_loss"], r["test_acc"]) for r in h2]
+    h3 = train_model("lenet5", toy, TrainConfig(epochs=2, batch_size=32, seed=8), test=toy, progress=False).history
+    assert h3[0]["train_loss"] != h1[0]["train_loss"]
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+def test_every_model_trains_one_step(arch):
+    toy = toy_images(32, size=32)
+    r = train_model(arch, toy, TrainConfig(epochs=1, batch_size=16, augment="none"), progress=False)
+    assert r.history[0]["train_loss"] > 0 and 0 <= evaluate(r.model, toy)["acc"] <= 1
+
+
+def test_nan_names_the_run():
+    with pytest.raises(TrainingDiverged, match="my-run"):
+        train_model("small_cnn", toy_images(64), TrainConfig(epochs=3, lr=1e15, batch_size=16, name="my-run"), progress=False)
+
+
+@pytest.mark.parametrize("bad", [dict(optimizer="rmsprop"), dict(schedule="exp"), dict(augment="cutmix9")])
+def test_bad_config(bad):
+    with pytest.raises(ValueError):
+        train_model("small_cnn", toy_images(32), TrainConfig(epochs=1, **bad), progress=False)
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="resnet18"):
+        make_model("resnet1000")
+
+
+def test_sweep_resumes(tmp_path):
+    ran = []
+    def fn(cfg):
+        ran.append(cfg["seed"])
+        if cfg["seed"] == 2 and ran.count(2) == 1: raise KeyboardInterrupt  # the machine went away
+        return {"acc": cfg["seed"] / 10}
+    grid = [{"seed": s} for s in range(5)]
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(fn, grid, tmp_path, progress=False)
+    df = run_sweep(fn, grid, tmp_path, progress=False)
+    assert ran == [0, 1, 2, 2, 3, 4] and df["acc"].tolist() == [0, 0.1, 0.2, 0.3, 0.4]
+    assert df["run_id"].nunique() == 5
