@@ -24,7 +24,7 @@ $(VENV)/.installed: settings.ini setup.py
 	touch $@
 
 test: setup            ## notebook cells as tests, then pytest (papermill smoke runs, bad inputs, CLI)
-	$(BIN)/nbdev_test --n_workers 2 --do_print
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --do_print   # 2 workers × 1 thread: no oversubscription
 	$(PY) -m pytest -q tests
 
 reproduce: setup       ## every paper at SCALE (default cpu) → outputs/<paper>/<scale>/
