@@ -32,3 +32,19 @@ def test_readme_is_generated_from_index(project_root, tmp_path):
     subprocess.run([Path(sys.executable).parent / "jupyter", "nbconvert", "--to", "markdown", "nbs/index.ipynb",
                     "--output-dir", str(tmp_path), "--output", "README", "--log-level", "WARN"], cwd=project_root, check=True)
     assert (tmp_path / "README.md").read_text() == (project_root / "README.md").read_text(), "run `make readme`"
+
+
+def test_failing_paper_is_reported(tmp_path):
+    "A paper whose notebook raises: non-zero exit, the paper named, and its partial notebook kept for inspection."
+    import nbformat
+    (tmp_path / "settings.ini").write_text("[DEFAULT]\n")
+    (tmp_path / "papers").mkdir()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('scale: str = "cpu"\nrun: str = ""\nseed: int = 0\nout_dir: str = ""', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('raise RuntimeError("boom in the experiment")')])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "papers" / "broken.ipynb")
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "reproduce", "--scale", "smoke"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 1 and "broken failed" in r.stderr and "boom" in r.stderr
+    assert (tmp_path / "outputs" / "broken" / "smoke" / "broken.ipynb").exists()
