@@ -16,7 +16,10 @@ def test_same_seed_same_metrics():
     assert h3[0]["train_loss"] != h1[0]["train_loss"]
 
 
-@pytest.mark.parametrize("arch", sorted(MODELS))
+BIG = {"wrn28_4", "wrn28_8", "wrn28_10", "wrn28_16", "wrn28_20"}  # same code as wrn28_1/2, too heavy for a CPU test
+
+
+@pytest.mark.parametrize("arch", sorted(set(MODELS) - BIG))
 def test_every_model_trains_one_step(arch):
     toy = toy_images(32, size=32)
     r = train_model(arch, toy, TrainConfig(epochs=1, batch_size=16, augment="none"), progress=False)
