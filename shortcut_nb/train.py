@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .config import get_device, generator
-from .data import ImageSet
+from .data import ImageSet, unit_float
 from .models import make_model
 
 # %% auto #0
@@ -95,7 +95,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: s
     was_training = model.training; model.eval(); outs = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].to(device)
-        xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
+        xb = unit_float(xb)
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
             outs.append(model(xb).float().cpu())
     model.train(was_training)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .config import generator, get_device, seeded
-from .data import ImageSet
+from .data import ImageSet, unit_float
 from .models import register_model, make_model
 from .train import TrainConfig, TrainResult, evaluate, lr_factor
 
@@ -67,8 +67,7 @@ def _check_passes(passes: int) -> int:
     return passes
 
 def _as_float(x: torch.Tensor, device) -> torch.Tensor:
-    x = x.to(device)
-    return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+    return unit_float(x.to(device))
 
 def mc_masks(model: XBLNet, passes: int, seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
     "The `passes` dropout masks (passes × D, values 0 or 1/(1-p)) that `mc_probs` uses for an `XBLNet`."
