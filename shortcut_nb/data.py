@@ -13,9 +13,9 @@ import torch
 from .config import data_root, data_root_is_user_set, cache_dir, verify_file, generator, DATA_ENV
 
 # %% auto #0
-__all__ = ['DATASETS', 'CIFAR10_CLASSES', 'CIFAR10_OFFICIAL', 'CIFAR10_JPEG', 'CELEBA_SIZE', 'VEHICLES_VS_ANIMALS', 'EVEN_VS_ODD',
-           'unit_float', 'ImageSet', 'DataMissingError', 'DatasetSpec', 'decode_jpeg_stack', 'celeba_attributes',
-           'load_images', 'subset', 'select_classes', 'relabel']
+__all__ = ['DATASETS', 'CIFAR10_CLASSES', 'CIFAR10_OFFICIAL', 'CIFAR10_JPEG', 'CELEBA_SIZE', 'IMAGENET_SIZE', 'IMAGENET_CLASSES',
+           'VEHICLES_VS_ANIMALS', 'EVEN_VS_ODD', 'unit_float', 'ImageSet', 'DataMissingError', 'DatasetSpec',
+           'decode_jpeg_stack', 'celeba_attributes', 'load_images', 'subset', 'select_classes', 'relabel']
 
 # %% ../nbs/01_data.ipynb #c006
 def unit_float(x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,7 @@ class DataMissingError(FileNotFoundError):
 class DatasetSpec:
     name: str
     splits: tuple[str, ...]
-    classes: list[str]
+    classes: list[str] | Callable[[Path], list[str]]   # or root -> names, for folder-defined classes
     locate: Callable[[Path], tuple[str, list[Path]] | None]  # root -> (source name, files) or None
     read: Callable[[Path, str, str], tuple[np.ndarray, np.ndarray]]  # root, split, source -> x NCHW uint8, y
     download: Callable[[Path], None] | None
@@ -208,7 +208,37 @@ def load_images(name: str, split: str = "train", root: str | os.PathLike | None 
         x, y = spec.read(r, split, source)
         for f, a in ((fx, x), (fy, y)):  # write-then-rename: a crash never leaves a half-written cache
             tmp = f.with_suffix(f".{os.getpid()}.tmp.npy"); np.save(tmp, a); os.replace(tmp, f)
-    return ImageSet(torch.from_numpy(x), torch.from_numpy(y), list(spec.classes), source, prov)
+    classes = spec.classes(r) if callable(spec.classes) else list(spec.classes)
+    return ImageSet(torch.from_numpy(x), torch.from_numpy(y), classes, source, prov)
+
+# %% ../nbs/01_data.ipynb #c017b
+IMAGENET_SIZE, IMAGENET_CLASSES = 224, 100
+
+def _imagenet_wnids(root: Path) -> list[str]:
+    d = root / "imagenet" / "train"
+    return sorted(p.name for p in d.iterdir() if p.is_dir())[:IMAGENET_CLASSES] if d.is_dir() else []
+
+def _imagenet_locate(root):
+    d = root / "imagenet"
+    if not ((d / "train").is_dir() and (d / "val").is_dir() and _imagenet_wnids(root)): return None
+    return f"imagenet100 (ImageFolder at {d.resolve()}, first {IMAGENET_CLASSES} classes, {IMAGENET_SIZE} centre crop)", []
+
+def _imagenet_read(root, split, source):
+    from PIL import Image
+    from torchvision.transforms import v2
+    tf = v2.Compose([v2.PILToTensor(), v2.Resize(256 * IMAGENET_SIZE // 224, antialias=True), v2.CenterCrop(IMAGENET_SIZE)])
+    xs, ys = [], []
+    for k, wnid in enumerate(_imagenet_wnids(root)):
+        for f in sorted((root / "imagenet" / split / wnid).glob("*")):
+            if f.suffix.lower() not in (".jpeg", ".jpg", ".png"): continue
+            with Image.open(f) as im: xs.append(tf(im.convert("RGB")).numpy())
+            ys.append(k)
+    if not xs: raise DataMissingError(f"imagenet100: no images under {root / 'imagenet' / split}/<wnid>/")
+    return np.stack(xs), np.array(ys, dtype=np.int64)
+
+DATASETS["imagenet100"] = DatasetSpec("imagenet100", ("train", "val"), _imagenet_wnids, _imagenet_locate, _imagenet_read, None,
+                                      "imagenet/train/<wnid>/*.JPEG and imagenet/val/<wnid>/*.JPEG (ImageFolder layout; "
+                                      "ImageNet cannot be downloaded automatically)")
 
 # %% ../nbs/01_data.ipynb #c027
 def subset(ds: ImageSet, n_per_class: int, seed: int = 0) -> ImageSet:

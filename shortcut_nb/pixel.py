@@ -142,12 +142,14 @@ def randpix(ds: ImageSet, seed: int = 0) -> PixelShortcut:
 
 def ops_fraction(ds: ImageSet, fraction: float, noisy_upload: bool = False, seed: int = 0,
                  noise: float = 8 / 255) -> tuple[ImageSet, PixelShortcut]:
-    """Search OPS on a random `fraction` of `ds`, apply it to all images (Clean-Upload); with `noisy_upload`,
+    """Search OPS on a random `fraction` of each class of `ds`, apply it to all images (Clean-Upload); with `noisy_upload`,
     images outside the searched part first get uniform noise in ±`noise` (Noisy-Upload)."""
     if not 0 < fraction <= 1: raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     g = generator(seed)
     picked = torch.zeros(len(ds), dtype=torch.bool)
-    picked[torch.randperm(len(ds), generator=g)[:max(2 * ds.num_classes, round(fraction * len(ds)))]] = True
+    for k in range(ds.num_classes):   # stratified: the fraction of every class, and ≥ 2 images so its variance exists
+        members = torch.nonzero(ds.y == k).flatten()
+        picked[members[torch.randperm(len(members), generator=g)[:max(2, round(fraction * len(members)))]]] = True
     sc = ops_search(ds.take(picked))
     base = ds
     if noisy_upload:

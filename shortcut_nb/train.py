@@ -18,7 +18,7 @@ from .models import make_model
 # %% auto #0
 __all__ = ['Augment', 'AUGMENTATIONS', 'SCHEDULES', 'random_flip', 'random_crop', 'crop_flip', 'get_augment', 'TrainConfig',
            'lr_factor', 'predict', 'evaluate', 'TrainingDiverged', 'TrainResult', 'fit', 'train_model', 'toy_images',
-           'save_weights', 'load_weights']
+           'param_distance', 'save_weights', 'load_weights']
 
 # %% ../nbs/04_train.ipynb #c006
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -57,7 +57,7 @@ def get_augment(aug: str | Augment) -> Augment:
 class TrainConfig:
     epochs: int = 10                 # passes over the training set
     batch_size: int = 128            # images per step
-    optimizer: str = "sgd"           # sgd | adam
+    optimizer: str = "sgd"           # sgd | adam | adamw
     lr: float = 0.05                 # peak learning rate
     momentum: float = 0.9            # SGD momentum (Adam: beta1)
     weight_decay: float = 5e-4       # L2 penalty
@@ -126,13 +126,16 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
                                weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: sgd, adam")
+    if cfg.optimizer == "adamw":   # decoupled weight decay, as for the compact transformers of the OPS paper
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: sgd, adam, adamw")
 
 def fit(model: nn.Module, train: ImageSet, cfg: TrainConfig = TrainConfig(), test: ImageSet | None = None,
         augment: Augment | None = None, perturb: Callable | None = None, progress: bool = True,
-        device: str | torch.device | None = None) -> TrainResult:
+        device: str | torch.device | None = None, on_epoch: Callable[[nn.Module, dict], dict | None] | None = None) -> TrainResult:
     """Train `model` on `train` following `cfg`; evaluate on `test` after every epoch.
-    `augment` overrides `cfg.augment`; `perturb(model, x, y) -> x` runs after augmentation (e.g. adversarial training)."""
+    `augment` overrides `cfg.augment`; `perturb(model, x, y) -> x` runs after augmentation (e.g. adversarial training);
+    `on_epoch(model, row) -> dict | None` runs after every epoch and may add measurements to that epoch's history row."""
     from tqdm.auto import tqdm
     lr_factor(cfg.schedule, 0.0, cfg.warmup, cfg.milestones)  # validates the schedule name early
     dev = get_device(device); cuda = dev.type == "cuda"
@@ -171,6 +174,7 @@ def fit(model: nn.Module, train: ImageSet, cfg: TrainConfig = TrainConfig(), tes
         row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum.item() / max(1, steps_per_epoch),
                "train_acc": correct.item() / max(1, steps_per_epoch * bs)}
         if test is not None: row.update({f"test_{k}": v for k, v in evaluate(model, test, cfg.eval_batch_size).items()})
+        if on_epoch is not None: row.update(on_epoch(model, row) or {})
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train_loss", "train_acc", "test_acc")})
@@ -190,6 +194,13 @@ def toy_images(n: int = 256, size: int = 16, seed: int = 0) -> ImageSet:
     x = torch.randint(0, 100, (n, 3, size, size), generator=g, dtype=torch.uint8)
     x[y == 1, :, :, : size // 2] += 120
     return ImageSet(x, y, ["dark", "bright_left"], "toy")
+
+# %% ../nbs/04_train.ipynb #c017b
+def param_distance(model: nn.Module, start: dict[str, torch.Tensor]) -> float:
+    "Frobenius norm ‖θ − θ₀‖ over all parameters of `model`, against `start` (a `{name: tensor}` copy taken before training)."
+    missing = [k for k, _ in model.named_parameters() if k not in start]
+    if missing: raise ValueError(f"start lacks parameters {missing[:3]}…; take it with {{k: p.detach().clone() for k, p in model.named_parameters()}}")
+    return float(sum(((p.detach().float() - start[k].to(p.device).float()) ** 2).sum() for k, p in model.named_parameters()) ** 0.5)
 
 # %% ../nbs/04_train.ipynb #c019
 def save_weights(model: nn.Module, path: str | Path) -> Path:

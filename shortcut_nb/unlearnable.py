@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from .config import generator, get_device, seeded
-from .data import ImageSet
+from .data import ImageSet, unit_float
 from .models import make_model
 from .train import TrainConfig, fit, evaluate
 from .adversarial import pgd
 
 # %% auto #0
-__all__ = ['Poison', 'within_budget', 'em_noise', 'rem_noise', 'tap_noise', 'shr_noise', 'ar_noise']
+__all__ = ['Poison', 'within_budget', 'em_noise', 'rem_noise', 'tap_noise', 'shr_noise', 'ar_noise', 'relu_ntk', 'ntga_noise',
+           'shuffle_perturbations']
 
 # %% ../nbs/04c_unlearnable.ipynb #313a272a
 @dataclass
@@ -131,3 +132,79 @@ def ar_noise(ds: ImageSet, eps: float = 1.0, seed: int = 0) -> Poison:
     delta = z[:, :, 2:, 2:W + 2]
     delta = delta / delta.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None, None] * eps
     return _release(ds, delta, "l2", eps, "AR")
+
+# %% ../nbs/04c_unlearnable.ipynb #c101
+def relu_ntk(a: torch.Tensor, b: torch.Tensor, depth: int = 3, w_var: float = 2.0, b_var: float = 0.01) -> torch.Tensor:
+    """Infinite-width NTK between rows of `a` (n×d) and `b` (m×d) of a fully connected ReLU network with `depth` hidden
+    layers (weight variance `w_var`/fan-in, bias variance `b_var`); n×m, differentiable in both inputs."""
+    if depth < 1: raise ValueError(f"depth must be ≥ 1, got {depth}")
+    a, b = a.flatten(1).double(), b.flatten(1).double(); d = a.shape[1]
+    saa = w_var * (a * a).sum(1) / d + b_var; sbb = w_var * (b * b).sum(1) / d + b_var   # per-input variances
+    sab = w_var * a @ b.T / d + b_var
+    ntk = sab
+    for _ in range(depth):
+        norm = (saa[:, None] * sbb[None, :]).sqrt()
+        cos = (sab / norm).clamp(-1 + 1e-7, 1 - 1e-7); theta = torch.arccos(cos)
+        sab = w_var * norm * (torch.sin(theta) + (torch.pi - theta) * cos) / (2 * torch.pi) + b_var
+        dot = w_var * (torch.pi - theta) / (2 * torch.pi)
+        saa, sbb = w_var * saa / 2 + b_var, w_var * sbb / 2 + b_var                       # E[relu(u)²] = var/2
+        ntk = ntk * dot + sab
+    return ntk
+
+# %% ../nbs/04c_unlearnable.ipynb #c103
+def _gp_mean(k_mn: torch.Tensor, k_nn: torch.Tensor, y_n: torch.Tensor, t: float | None, ridge: float = 1e-4) -> torch.Tensor:
+    "Mean prediction at time t (None: t → ∞) of the NTK-GP trained on (n, y_n) by gradient flow on the MSE."
+    scale = k_nn.diagonal().mean()                       # makes t dimensionless (time in units of the mean diagonal)
+    k_nn, k_mn = k_nn / scale, k_mn / scale
+    eye = torch.eye(len(k_nn), dtype=k_nn.dtype, device=k_nn.device)
+    reg = k_nn + ridge * eye
+    if t is None: return k_mn @ torch.linalg.solve(reg, y_n)
+    return k_mn @ torch.linalg.solve(reg, (eye - torch.linalg.matrix_exp(-t * k_nn)) @ y_n)
+
+def ntga_noise(ds: ImageSet, eps: float = 8 / 255, step: float = 1 / 255, steps: int = 10, block: int = 500,
+               n_target: int = 500, t: float | None = 64.0, depth: int = 3, seed: int = 0, device: str | None = None,
+               progress: bool = False) -> Poison:
+    """NTGA (Yuan & Wu 2021) with the analytic NTK of a `depth`-layer ReLU MLP: per block of `block` images, ℓ∞
+    PGD (`steps` × `step`, within `eps`) that maximises the cross-entropy, on `n_target` clean images from
+    outside the block, of the NTK-GP trained for time `t` on the perturbed block."""
+    from tqdm.auto import tqdm
+    if len(ds) < 4: raise ValueError(f"NTGA needs at least 4 images, got {len(ds)}")
+    dev = get_device(device); g = generator(seed)
+    x = unit_float(ds.x).to(dev); y = ds.y.to(dev); K = ds.num_classes
+    onehot = F.one_hot(y, K).double()
+    order = torch.randperm(len(ds), generator=g).to(dev)
+    delta = torch.zeros_like(x); losses = []
+    blocks = [order[i:i + block] for i in range(0, len(ds), block)]
+    for bi, idx in enumerate(tqdm(blocks, desc="NTGA blocks", disable=not progress)):
+        outside = torch.ones(len(ds), dtype=torch.bool, device=dev); outside[idx] = False
+        pool = torch.nonzero(outside).flatten()
+        if len(pool) == 0: pool = idx                    # a single block: target its own clean images
+        tgt = pool[torch.randperm(len(pool), generator=g)[:n_target].to(dev)]
+        xn, yn, xm, ym = x[idx], onehot[idx], x[tgt], y[tgt]
+        k_mm_free = None
+        d = ((torch.rand(xn.shape, generator=g) * 2 - 1) * eps).to(dev)
+        d = ((xn + d).clamp(0, 1) - xn)
+        for _ in range(steps):
+            d.requires_grad_(True)
+            with torch.enable_grad():
+                xp = xn + d
+                f = _gp_mean(relu_ntk(xm, xp, depth), relu_ntk(xp, xp, depth), yn, t)
+                loss = F.cross_entropy(f.float() * 10, ym)    # ×10: GP outputs live in [0, 1]; sharpen them into logits
+                gr, = torch.autograd.grad(loss, d)
+            with torch.no_grad():
+                d = ((xn + (d + step * gr.sign()).clamp(-eps, eps)).clamp(0, 1) - xn)
+        losses.append(float(loss))
+        delta[idx] = d.detach()
+    return _release(ds, delta.cpu(), "linf", eps, "NTGA", kernel=f"analytic ReLU-MLP NTK, depth {depth}", t=t,
+                    block=block, steps=steps, final_target_loss=losses)
+
+# %% ../nbs/04c_unlearnable.ipynb #c106
+def shuffle_perturbations(clean: ImageSet, perturbed: ImageSet, seed: int = 0) -> ImageSet:
+    "{(x_j + δ_i, y_i)}: the perturbations of `perturbed` (relative to `clean`) moved onto a random permutation of the images."
+    if clean.x.shape != perturbed.x.shape or not torch.equal(clean.y, perturbed.y):
+        raise ValueError(f"clean and perturbed must be the same images with the same labels; got {tuple(clean.x.shape)} "
+                         f"and {tuple(perturbed.x.shape)}")
+    perm = torch.randperm(len(clean), generator=generator(seed))
+    delta = perturbed.x.float() - clean.x.float()
+    x = (clean.x[perm].float() + delta).clamp(0, 255).round().to(torch.uint8)
+    return ImageSet(x, clean.y.clone(), clean.classes, clean.source + " (perturbations shuffled across images)", clean.provenance)
