@@ -10,8 +10,8 @@ from torch import nn
 from .config import seeded
 
 # %% auto #0
-__all__ = ['MODELS', 'resnet18', 'small_cnn', 'lenet5', 'mlp', 'densenet121', 'wide_resnet', 'CompactTransformer', 'cvt7_4',
-           'cct7_3x1', 'register_model', 'make_model', 'n_params']
+__all__ = ['MODELS', 'resnet18', 'small_cnn', 'lenet5', 'mlp', 'densenet121', 'densenet_small', 'wide_resnet',
+           'CompactTransformer', 'cvt7_4', 'cct7_3x1', 'register_model', 'make_model', 'n_params']
 
 # %% ../nbs/03_models.ipynb #c005
 def resnet18(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
@@ -57,6 +57,13 @@ def densenet121(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     m = tv_densenet121(num_classes=num_classes)
     m.features.conv0 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
     m.features.pool0 = nn.Identity()
+    return m
+
+def densenet_small(in_channels: int = 3, num_classes: int = 10, growth: int = 12, blocks: tuple[int, ...] = (4, 4, 4)) -> nn.Module:
+    "A small DenseNet-BC (torchvision's `DenseNet`): 3×3 stride-1 stem conv, then the stem max-pool; the CPU-sized DenseNet."
+    from torchvision.models import DenseNet
+    m = DenseNet(growth_rate=growth, block_config=blocks, num_init_features=2 * growth, num_classes=num_classes)
+    m.features.conv0 = nn.Conv2d(in_channels, 2 * growth, 3, 1, 1, bias=False)
     return m
 
 class _WideBlock(nn.Module):
@@ -112,7 +119,7 @@ def cct7_3x1(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) 
 
 # %% ../nbs/03_models.ipynb #c010
 MODELS: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn": small_cnn, "lenet5": lenet5, "mlp": mlp,
-                                              "densenet121": densenet121, "cvt7_4": cvt7_4, "cct7_3x1": cct7_3x1}
+                                              "densenet121": densenet121, "densenet_small": densenet_small, "cvt7_4": cvt7_4, "cct7_3x1": cct7_3x1}
 for _k in (1, 2, 4, 8, 10, 16, 20):
     MODELS[f"wrn28_{_k}"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k)
 

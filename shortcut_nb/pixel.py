@@ -15,20 +15,27 @@ __all__ = ['class_pixel_moments', 'PixelShortcut', 'boundary_colors', 'ops_objec
            'apply_shortcut', 'ops_position', 'class_colors', 'ops_color', 'randpix', 'ops_fraction']
 
 # %% ../nbs/02c_pixel.ipynb #b0f51029
-def class_pixel_moments(ds: ImageSet, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def class_pixel_moments(ds: ImageSet, chunk: int = 1000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per class: count (K,), channel means (K×C×H×W) and channel covariances (K×C×C×H×W) of pixels in [0, 1],
-    accumulated in float64 in one pass over the data."""
-    K = ds.num_classes; C, H, W = ds.image_shape
+    in one pass over the data: exact integer sums (float32 GEMMs on chunks of ≤ 1,000 images), float64 totals."""
+    if not 1 <= chunk <= 1000: raise ValueError(f"chunk must be in [1, 1000] so float32 sums stay exact, got {chunk}")
+    K = ds.num_classes; N, C, H, W = ds.x.shape; P = H * W
+    pairs = [(c, d) for c in range(C) for d in range(c, C)]
+    acc = torch.zeros(K, (C + len(pairs)) * P, dtype=torch.float64)
+    feats = torch.empty(min(chunk, N), C + len(pairs), P)
+    for i in range(0, N, chunk):
+        xb = ds.x[i:i + chunk].reshape(-1, C, P); f = feats[:len(xb)]
+        f[:, :C] = xb; f[:, :C] -= 128                                   # centred: |value| ≤ 128
+        for j, (c, d) in enumerate(pairs): torch.mul(f[:, c], f[:, d], out=f[:, C + j])
+        onehot = torch.nn.functional.one_hot(ds.y[i:i + chunk], K).T.float()
+        acc += (onehot @ f.reshape(len(xb), -1)).double()
     n = torch.bincount(ds.y, minlength=K).double()
-    s1 = torch.zeros(K, C, H * W, dtype=torch.float64); s2 = torch.zeros(K, C, C, H * W, dtype=torch.float64)
-    for i in range(0, len(ds), chunk):
-        x = ds.x[i:i + chunk].flatten(2).double() / 255; y = ds.y[i:i + chunk]
-        s1.index_add_(0, y, x)
-        s2.index_add_(0, y, x[:, :, None, :] * x[:, None, :, :])
-    cnt = n.clamp(min=1)[:, None, None]
-    mean = s1 / cnt
-    cov = s2 / cnt[..., None] - mean[:, :, None, :] * mean[:, None, :, :]
-    return n, mean.view(K, C, H, W), cov.view(K, C, C, H, W)
+    acc = acc.view(K, C + len(pairs), P) / n.clamp(min=1)[:, None, None]
+    mu = acc[:, :C]
+    second = torch.empty(K, C, C, P, dtype=torch.float64)
+    for j, (c, d) in enumerate(pairs): second[:, c, d] = second[:, d, c] = acc[:, C + j]
+    cov = (second - mu[:, :, None] * mu[:, None]) / 255 ** 2           # covariance ignores the centring shift
+    return n, ((mu + 128) / 255).view(K, C, H, W), cov.view(K, C, C, H, W)
 
 # %% ../nbs/02c_pixel.ipynb #bd7f7790
 @dataclass

@@ -13,10 +13,10 @@ from .config import get_device
 from .data import unit_float
 
 # %% auto #0
-__all__ = ['CORRELATIONS', 'neuron_layers', 'collect_activations', 'NeuronActivations', 'sample_neurons', 'neuron_activations',
-           'correlation_distance', 'neuron_diagrams', 'persistences', 'avg_persistence', 'topk_persistence',
-           'n_features', 'diagram_distance', 'welch_ttest', 'diagram_summary', 'top_cycles', 'plot_cycles',
-           'feature_maps', 'penultimate_features', 'linear_probe']
+__all__ = ['CORRELATIONS', 'BACKENDS', 'neuron_layers', 'collect_activations', 'NeuronActivations', 'sample_neurons',
+           'neuron_activations', 'correlation_distance', 'rips_diagrams', 'neuron_diagrams', 'persistences',
+           'avg_persistence', 'topk_persistence', 'n_features', 'diagram_distance', 'welch_ttest', 'diagram_summary',
+           'top_cycles', 'plot_cycles', 'feature_maps', 'penultimate_features', 'linear_probe']
 
 # %% ../nbs/06a_topology.ipynb #c006
 def neuron_layers(model: nn.Module) -> list[str]:
@@ -107,11 +107,25 @@ def correlation_distance(acts: np.ndarray, corr: str = "pearson") -> tuple[np.nd
     d = np.clip(1 - rho, 0, 2); np.fill_diagonal(d, 0)
     return (d + d.T) / 2, keep
 
-def neuron_diagrams(acts: np.ndarray, corr: str = "pearson", maxdim: int = 1) -> list[np.ndarray]:
-    "Vietoris–Rips persistence diagrams [H0, H1, …] (ripser) of neurons with distance 1 − ρ; `acts` is neurons × samples."
+BACKENDS = ("auto", "ripser", "giotto")
+
+def rips_diagrams(d: np.ndarray, maxdim: int = 1, backend: str = "auto", n_threads: int = -1) -> list[np.ndarray]:
+    """Vietoris–Rips diagrams [H0, …, H_maxdim] of a distance matrix. `backend`: "ripser" (ripser.py), "giotto"
+    (giotto-ph's parallel Ripser, same diagrams, several times faster) or "auto" (giotto-ph when installed)."""
+    if backend not in BACKENDS: raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "ripser":
+        try: from gph import ripser_parallel
+        except ImportError:
+            if backend == "giotto": raise ImportError("backend='giotto' needs giotto-ph: pip install giotto-ph") from None
+        else:
+            return ripser_parallel(np.asarray(d, dtype=np.float32), maxdim=maxdim, metric="precomputed", n_threads=n_threads)["dgms"]
     from ripser import ripser
-    d, _ = correlation_distance(acts, corr)
     return ripser(d, maxdim=maxdim, distance_matrix=True)["dgms"]
+
+def neuron_diagrams(acts: np.ndarray, corr: str = "pearson", maxdim: int = 1, backend: str = "auto") -> list[np.ndarray]:
+    "Vietoris–Rips persistence diagrams [H0, H1, …] of neurons with distance 1 − ρ; `acts` is neurons × samples."
+    d, _ = correlation_distance(acts, corr)
+    return rips_diagrams(d, maxdim, backend)
 
 # %% ../nbs/06a_topology.ipynb #c015
 def _finite(dgm: np.ndarray) -> np.ndarray:
