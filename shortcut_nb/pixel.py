@@ -66,11 +66,24 @@ def ops_objective(mean: torch.Tensor, cov: torch.Tensor, eps: float = 1e-12) -> 
     var = torch.einsum("vc,kcdhw,vd->kvhw", a, cov, a)
     return e / var.clamp(min=eps)
 
+def _as_imageset(x: torch.Tensor, y: torch.Tensor, classes: list[str] | None) -> ImageSet:
+    "uint8 images, or float images in [0, 1] (quantised to uint8 as a released dataset would be), with labels."
+    if not isinstance(x, torch.Tensor) or x.ndim != 4: raise ValueError(f"x must be an N×C×H×W tensor, got {getattr(x, 'shape', type(x))}")
+    if x.is_floating_point():
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1: raise ValueError(f"float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
+        x = (x * 255).round().to(torch.uint8)
+    elif x.dtype != torch.uint8: raise ValueError(f"images must be uint8 or float in [0, 1], got {x.dtype}")
+    y = torch.as_tensor(y)
+    if y.shape != (len(x),): raise ValueError(f"need one label per image: {len(x)} images, labels of shape {tuple(y.shape)}")
+    if len(y) and int(y.min()) < 0: raise ValueError(f"labels must be ≥ 0, got {int(y.min())}")
+    return ImageSet(x, y.long(), classes or [str(i) for i in range(int(y.max()) + 1)])
+
 def ops_search(x: torch.Tensor | ImageSet, y: torch.Tensor | None = None, n_pixels: int = 1,
                classes: list[str] | None = None) -> PixelShortcut:
     """OPS search (Eq. 1–2, Algorithm 1): for each class, the `n_pixels` best positions (distinct, best first),
     each with its best boundary colour. Takes an ImageSet, or uint8 images `x` (N×C×H×W) and labels `y`."""
-    ds = x if isinstance(x, ImageSet) else ImageSet(x, y, classes or [str(i) for i in range(int(y.max()) + 1)])
+    ds = x if isinstance(x, ImageSet) else _as_imageset(x, y, classes)
     C, H, W = ds.image_shape
     if not 1 <= n_pixels <= H * W: raise ValueError(f"n_pixels must be in [1, {H * W}], got {n_pixels}")
     n, mean, cov = class_pixel_moments(ds)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 from shortcut_nb.data import load_images, subset
-from shortcut_nb.unlearnable import em_noise, rem_noise, tap_noise, shr_noise, ar_noise, within_budget
+from shortcut_nb.unlearnable import em_noise, rem_noise, tap_noise, shr_noise, ar_noise, ntga_noise, within_budget
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,8 @@ def small(shared_data):
     lambda d: shr_noise(d, seed=1), lambda d: ar_noise(d, seed=1),
     lambda d: em_noise(d, pgd_steps=2, train_steps=2, max_rounds=1, batch_size=60),
     lambda d: rem_noise(d, pgd_steps=1, adv_steps=1, train_steps=1, max_rounds=1, batch_size=60),
-    lambda d: tap_noise(d, pgd_steps=2, surrogate_epochs=1, batch_size=60)])
+    lambda d: tap_noise(d, pgd_steps=2, surrogate_epochs=1, batch_size=60),
+    lambda d: ntga_noise(d, steps=2, block=60, n_target=60)])
 def test_budget_and_purity(small, make):
     before = small.x.clone()
     p = make(small)
