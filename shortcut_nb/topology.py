@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from .config import get_device
+from .config import get_device, generator
 from .data import unit_float
 
 # %% auto #0
-__all__ = ['CORRELATIONS', 'BACKENDS', 'neuron_layers', 'collect_activations', 'NeuronActivations', 'sample_neurons',
-           'neuron_activations', 'correlation_distance', 'rips_diagrams', 'neuron_diagrams', 'persistences',
-           'avg_persistence', 'topk_persistence', 'n_features', 'diagram_distance', 'welch_ttest', 'diagram_summary',
-           'top_cycles', 'plot_cycles', 'feature_maps', 'penultimate_features', 'linear_probe']
+__all__ = ['CORRELATIONS', 'BACKENDS', 'neuron_layers', 'collect_activations', 'patch_stimuli', 'NeuronActivations',
+           'sample_neurons', 'neuron_activations', 'correlation_distance', 'rips_diagrams', 'neuron_diagrams',
+           'persistences', 'avg_persistence', 'topk_persistence', 'n_features', 'diagram_distance', 'welch_ttest',
+           'diagram_summary', 'top_cycles', 'plot_cycles', 'feature_maps', 'penultimate_features', 'linear_probe']
 
 # %% ../nbs/06a_topology.ipynb #c006
 def neuron_layers(model: nn.Module) -> list[str]:
@@ -30,6 +30,7 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers: list[str] | N
     {layer: N × units}; a conv channel is one unit, reduced over space by `reduce` ('max' or 'mean')."""
     if reduce not in ("max", "mean"): raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
     layers = layers or neuron_layers(model)
+    if not layers: raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layers to take neurons from")
     mods = dict(model.named_modules())
     unknown = [l for l in layers if l not in mods]
     if unknown: raise ValueError(f"unknown layers {unknown}; the model has {neuron_layers(model)}")
@@ -52,6 +53,19 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers: list[str] | N
         model.train(was)
     return {l: torch.cat(v) for l, v in store.items()}
 
+def patch_stimuli(x: torch.Tensor, size: int = 8, seed: int = 0) -> torch.Tensor:
+    """Stimulus images in the manner of Zheng et al. (2021): each image of `x` (uint8) with one `size`×`size` square of
+    uniform random noise at a random position, so that a trigger-like local pattern drives the neurons."""
+    if x.dtype != torch.uint8 or x.ndim != 4: raise ValueError(f"need uint8 images N×C×H×W, got {x.dtype} {tuple(x.shape)}")
+    N, C, H, W = x.shape
+    if not 1 <= size <= min(H, W): raise ValueError(f"patch size must be in [1, {min(H, W)}], got {size}")
+    g = generator(seed); out = x.clone()
+    rows = torch.randint(0, H - size + 1, (N,), generator=g); cols = torch.randint(0, W - size + 1, (N,), generator=g)
+    noise = torch.randint(0, 256, (N, C, size, size), generator=g, dtype=torch.uint8)
+    r = rows[:, None] + torch.arange(size); c = cols[:, None] + torch.arange(size)
+    out[torch.arange(N)[:, None, None, None], torch.arange(C)[None, :, None, None], r[:, None, :, None], c[:, None, None, :]] = noise
+    return out
+
 # %% ../nbs/06a_topology.ipynb #c009
 @dataclass
 class NeuronActivations:
@@ -63,7 +77,7 @@ class NeuronActivations:
 
 def sample_neurons(layer_acts: dict[str, torch.Tensor], n_neurons: int = 1500, seed: int = 0) -> NeuronActivations:
     "Draw up to `n_neurons` neurons, each layer contributing in proportion to its width (all of them if fewer)."
-    if n_neurons < 2: raise ValueError(f"n_neurons must be ≥ 2, got {n_neurons}")
+    if n_neurons < 3: raise ValueError(f"n_neurons must be ≥ 3 (a 1-cycle needs three neurons), got {n_neurons}")
     sizes = {l: a.shape[1] for l, a in layer_acts.items()}
     total = sum(sizes.values()); rng = np.random.default_rng(seed)
     take = {l: s for l, s in sizes.items()} if total <= n_neurons else \
@@ -95,7 +109,9 @@ def correlation_distance(acts: np.ndarray, corr: str = "pearson") -> tuple[np.nd
     "Distance matrix 1 − ρ between rows of `acts` (neurons × samples) and the mask of rows kept (non-constant)."
     if corr not in CORRELATIONS: raise ValueError(f"corr must be one of {CORRELATIONS}, got {corr!r}")
     acts = np.asarray(acts, dtype=np.float64)
-    if acts.ndim != 2 or acts.shape[1] < 2: raise ValueError(f"need a neurons × samples array with ≥ 2 samples, got {acts.shape}")
+    if acts.ndim != 2 or acts.shape[1] < 3: raise ValueError(f"need a neurons × samples array with ≥ 3 samples, got {acts.shape}")
+    if not np.isfinite(acts).all():
+        raise ValueError(f"activations contain {int((~np.isfinite(acts)).sum())} NaN/inf values; check the model and its inputs")
     keep = acts.std(1) > 1e-12 if corr != "cosine" else np.linalg.norm(acts, axis=1) > 1e-12
     if (~keep).any():
         warnings.warn(f"dropping {(~keep).sum()} constant neuron(s) of {len(acts)}: their correlation is undefined")
