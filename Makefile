@@ -33,8 +33,8 @@ reproduce: setup       ## every paper at SCALE (default cpu) → outputs/<paper>
 paper: setup           ## one paper: make paper P=template SCALE=cpu
 	$(BIN)/shortcut-nb paper $(P) --scale $(SCALE)
 
-bench: setup           ## training throughput vs a torchvision DataLoader pipeline
-	$(PY) bench/train_throughput.py
+bench: setup           ## every benchmark in bench/ (each prints a ratio against its baseline; see bench/RESULTS.md)
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 readme: setup          ## README.md is generated from nbs/index.ipynb
 	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --output-dir . --output README --log-level WARN
