@@ -8,8 +8,9 @@ Both must return identical positions and colours; the script checks that before 
 
     python bench/ops_search.py [--repeats 3] [--threads N]
 """
-import argparse, time
+import argparse
 import torch
+from _timing import best_time
 from shortcut_nb.data import load_images
 from shortcut_nb.pixel import ops_search, boundary_colors
 
@@ -30,13 +31,6 @@ def brute_force(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return pos, best_col
 
 
-def timed(fn, repeats: int):
-    best = float("inf"); out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter(); out = fn(); best = min(best, time.perf_counter() - t0)
-    return out, best
-
-
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3); ap.add_argument("--threads", type=int, default=0)
@@ -44,8 +38,8 @@ if __name__ == "__main__":
     if a.threads: torch.set_num_threads(a.threads)
     train = load_images("cifar10", "train")
     print(f"{len(train)} images {tuple(train.image_shape)}, torch threads {torch.get_num_threads()}, source: {train.source}")
-    ours, t_ours = timed(lambda: ops_search(train), a.repeats)
-    (pos_b, col_b), t_base = timed(lambda: brute_force(train.x, train.y), max(1, a.repeats - 2))
+    ours, t_ours = best_time(lambda: ops_search(train), a.repeats)
+    (pos_b, col_b), t_base = best_time(lambda: brute_force(train.x, train.y), max(1, a.repeats - 2))
     same_pos = torch.equal(ours.positions[:, 0], pos_b); same_col = torch.equal(ours.colors[:, 0], col_b)
     print(f"identical positions: {same_pos}, identical colours: {same_col}")
     if not (same_pos and same_col): raise SystemExit("the two searches disagree — not timing a wrong answer")

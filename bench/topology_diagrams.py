@@ -8,9 +8,10 @@ before printing the ratio, then times one model end to end (activations + distan
 
     python bench/topology_diagrams.py [--repeats 3] [--threads N]
 """
-import argparse, time, warnings
+import argparse, warnings
 import numpy as np
 import torch
+from _timing import best_time
 from ripser import ripser
 from shortcut_nb.data import load_images, subset
 from shortcut_nb.models import make_model
@@ -24,13 +25,6 @@ def same_diagrams(a: list, b: list, atol: float = 1e-6) -> bool:
         fin = np.isfinite(xs)
         if not (np.array_equal(fin, np.isfinite(ys)) and np.allclose(xs[fin], ys[fin], atol=atol)): return False
     return True
-
-
-def best_time(fn, repeats: int):
-    best = float("inf"); out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter(); out = fn(); best = min(best, time.perf_counter() - t0)
-    return out, best
 
 
 if __name__ == "__main__":
