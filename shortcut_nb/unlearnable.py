@@ -181,7 +181,6 @@ def ntga_noise(ds: ImageSet, eps: float = 8 / 255, step: float = 1 / 255, steps:
         if len(pool) == 0: pool = idx                    # a single block: target its own clean images
         tgt = pool[torch.randperm(len(pool), generator=g)[:n_target].to(dev)]
         xn, yn, xm, ym = x[idx], onehot[idx], x[tgt], y[tgt]
-        k_mm_free = None
         d = ((torch.rand(xn.shape, generator=g) * 2 - 1) * eps).to(dev)
         d = ((xn + d).clamp(0, 1) - xn)
         for _ in range(steps):
@@ -193,7 +192,7 @@ def ntga_noise(ds: ImageSet, eps: float = 8 / 255, step: float = 1 / 255, steps:
                 gr, = torch.autograd.grad(loss, d)
             with torch.no_grad():
                 d = ((xn + (d + step * gr.sign()).clamp(-eps, eps)).clamp(0, 1) - xn)
-        losses.append(float(loss))
+        losses.append(loss.item())
         delta[idx] = d.detach()
     return _release(ds, delta.cpu(), "linf", eps, "NTGA", kernel=f"analytic ReLU-MLP NTK, depth {depth}", t=t,
                     block=block, steps=steps, final_target_loss=losses)
