@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .train import AUGMENTATIONS, crop_flip
 
 # %% auto #0
-__all__ = ['RA_OPS', 'cutout', 'mixup', 'randaugment', 'with_crop_flip']
+__all__ = ['RA_OPS', 'cutout', 'mixup', 'randaugment', 'chain', 'with_crop_flip']
 
 # %% ../nbs/04a_augment.ipynb #022ab89e
 def cutout(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,13 +82,16 @@ def randaugment(n_ops: int = 2, magnitude: float = 9) -> Callable:
     return f
 
 # %% ../nbs/04a_augment.ipynb #e82dc62e
-def with_crop_flip(*augs: Callable) -> Callable:
-    "Crop + flip, then each of `augs` in turn."
+def chain(*augs: Callable) -> Callable:
+    "One augmentation that applies each of `augs` in turn (all drawing from the same generator)."
     def f(x, y, g):
-        x, y = crop_flip(x, y, g)
         for a in augs: x, y = a(x, y, g)
         return x, y
     return f
+
+def with_crop_flip(*augs: Callable) -> Callable:
+    "Crop + flip, then each of `augs` in turn."
+    return chain(crop_flip, *augs)
 
 AUGMENTATIONS.update({
     "cutout": with_crop_flip(cutout),

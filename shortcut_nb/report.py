@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['RECORDED_PACKAGES', 'project_root', 'load_published', 'published_long', 'summarise', 'compare', 'fmt_cell',
-           'write_table', 'save_figure', 'write_metrics', 'device_info', 'write_run_json']
+__all__ = ['VERDICTS', 'CLAIM_COLUMNS', 'RECORDED_PACKAGES', 'project_root', 'load_published', 'published_long', 'summarise',
+           'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'claim_difference',
+           'claim_order', 'claim_bound', 'write_claims', 'check_claims', 'claims_metrics', 'device_info',
+           'write_run_json']
 
 # %% ../nbs/90_report.ipynb #c006
 def project_root(start: str | Path | None = None) -> Path:
@@ -56,15 +58,36 @@ def summarise(results: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]
     g = long.groupby([*keys, "metric"], sort=False)["value"]
     return pd.DataFrame({"ours": g.mean(), "ours_std": g.std(ddof=1), "n": g.count()}).reset_index()
 
+def _regime_cells(results: pd.DataFrame, keys: list[str], metrics: Sequence[str], regime: str | dict[str, str],
+                  threshold: float) -> pd.DataFrame:
+    "Per (keys, metric): the mean of the metric's fit column over the runs that report that metric."
+    fit_of = {m: regime for m in metrics} if isinstance(regime, str) else dict(regime)
+    missing = sorted({f for f in fit_of.values() if f not in results.columns})
+    if missing: raise KeyError(f"regime columns {missing} are not in the results; they have {list(results.columns)}")
+    parts = []
+    for m, f in fit_of.items():
+        if m not in metrics: continue
+        runs = results[results[m].notna()]
+        g = runs.groupby(keys, sort=False)[f].mean().reset_index().rename(columns={f: "fit_pct"})
+        parts.append(g.assign(metric=m))
+    cells = pd.concat(parts) if parts else pd.DataFrame(columns=[*keys, "metric", "fit_pct"])
+    for k in keys: cells[k] = cells[k].astype(str)
+    cells["regime_ok"] = cells["fit_pct"] >= threshold
+    return cells
+
 def compare(published: pd.DataFrame | None, results: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str],
-            published_keys: dict[str, str] | None = None) -> pd.DataFrame:
+            published_keys: dict[str, str] | None = None, regime: str | dict[str, str] | None = None,
+            threshold: float = 95.0) -> pd.DataFrame:
     """Published cells beside our mean ± std: one row per (keys, metric), columns
     `published`, `published_std`, `ours`, `ours_std`, `n`. Keys are matched as strings;
-    `published_keys` renames published key columns to ours. Cells we did not run keep `n = 0`."""
+    `published_keys` renames published key columns to ours. Cells we did not run keep `n = 0`.
+    `regime` names the column holding each run's accuracy on its own training set (in %; or a dict metric → column):
+    then `fit_pct` (its mean over the cell's runs) and `regime_ok` (`fit_pct ≥ threshold`) are added."""
     keys = list(keys)
     ours = summarise(results, keys, metrics)
     if published is None or len(published) == 0:
         out = ours.assign(published=np.nan, published_std=np.nan)
+        for k in keys: out[k] = out[k].astype(str)
     else:
         pub = published_long(published.rename(columns=published_keys or {}), keys,
                              [m for m in metrics if m in published.columns])
@@ -73,7 +96,12 @@ def compare(published: pd.DataFrame | None, results: pd.DataFrame, keys: Sequenc
         out = pub.merge(ours, on=[*keys, "metric"], how="outer")  # an outer merge sorts keys as text: restore the paper's order
         out = out.sort_values(["_p", "_o"], na_position="last").drop(columns=["_p", "_o"]).reset_index(drop=True)
     out["n"] = out["n"].fillna(0).astype(int)
-    return out[[*keys, "metric", "published", "published_std", "ours", "ours_std", "n"]]
+    cols = [*keys, "metric", "published", "published_std", "ours", "ours_std", "n"]
+    if regime is None: return out[cols]
+    out = out.merge(_regime_cells(results, keys, metrics, regime, threshold), on=[*keys, "metric"], how="left")
+    out["regime_ok"] = out["regime_ok"].astype(object).where(out["fit_pct"].notna(), None)
+    return out[[*cols, "fit_pct", "regime_ok"]]
+
 
 # %% ../nbs/90_report.ipynb #c012
 def fmt_cell(mean: float, std: float = np.nan, n: int = 1, digits: int = 2) -> str:
@@ -83,27 +111,45 @@ def fmt_cell(mean: float, std: float = np.nan, n: int = 1, digits: int = 2) -> s
     s = f"{mean:.{digits}f}"
     return s + (f" ± {std:.{digits}f}" if std is not None and not np.isnan(std) and n > 1 else "")
 
+def _out_of_regime(ok) -> bool: return isinstance(ok, (bool, np.bool_)) and not ok
+
 def write_table(table: pd.DataFrame, out_dir: str | Path, table_id: str, title: str = "", note: str = "",
                 digits: int = 2) -> Path:
     "Write `tables/<id>.csv` (long format) and `tables/<id>.md` (published | ours per metric, one row per key)."
-    d = Path(out_dir) / "tables"; d.mkdir(parents=True, exist_ok=True)
+    d = Path(out_dir) / "tables"
+    d.mkdir(parents=True, exist_ok=True)
     table.to_csv(d / f"{table_id}.csv", index=False)
-    keys = [c for c in table.columns if c not in ("metric", "published", "published_std", "ours", "ours_std", "n")]
+    keys = [c for c in table.columns if c not in ("metric", "published", "published_std", "ours", "ours_std", "n", "fit_pct", "regime_ok")]
+    flags = table["regime_ok"] if "regime_ok" in table.columns else pd.Series([None] * len(table), index=table.index)
     view = table.assign(
         published=[fmt_cell(p, s, 2, digits) for p, s in zip(table["published"], table["published_std"])],
-        ours=[fmt_cell(o, s, n, digits) + (f" (n={n})" if n > 1 else "") for o, s, n in zip(table["ours"], table["ours_std"], table["n"])])
+        ours=[fmt_cell(o, s, n, digits) + (f" (n={n})" if n > 1 else "") + (" ⚠" if _out_of_regime(ok) else "")
+              for o, s, n, ok in zip(table["ours"], table["ours_std"], table["n"], flags)])
     wide = view.pivot_table(index=keys, columns="metric", values=["published", "ours"], aggfunc="first", sort=False)
     wide.columns = [f"{m} · {src}" for src, m in wide.columns]
     wide = wide[sorted(wide.columns, key=lambda c: (c.split(" · ")[0], c.split(" · ")[1] != "published"))]
     md = f"### {title or table_id}\n\n" + wide.reset_index().to_markdown(index=False) + "\n"
     if note: md += f"\n{note}\n"
+    if any(_out_of_regime(ok) for ok in flags):
+        md += ("\n⚠ outside the paper's regime: these models fit their own training set to less than the threshold "
+               "(see `fit_pct` in the .csv); read the number as a budget artefact, not as the paper's effect.\n")
     (d / f"{table_id}.md").write_text(md)
     return d / f"{table_id}.csv"
 
-def save_figure(fig, out_dir: str | Path, fig_id: str, dpi: int = 110) -> Path:
-    "Save a matplotlib figure as `figures/<id>.png`."
-    d = Path(out_dir) / "figures"; d.mkdir(parents=True, exist_ok=True)
-    p = d / f"{fig_id}.png"; fig.savefig(p, dpi=dpi, bbox_inches="tight")
+class SavedFigure(type(Path())):
+    "The path of a saved figure; in a notebook it shows as the figure's PNG rather than as a path."
+    def _repr_png_(self) -> bytes: return self.read_bytes()
+
+def save_figure(fig, out_dir: str | Path, fig_id: str, dpi: int = 110, close: bool = True) -> SavedFigure:
+    """Save a matplotlib figure as `figures/<id>.png` and return its path, which a notebook displays as the image
+    (so executed notebooks show their figures inline whatever the matplotlib backend). `close` frees the figure."""
+    d = Path(out_dir) / "figures"
+    d.mkdir(parents=True, exist_ok=True)
+    p = SavedFigure(d / f"{fig_id}.png")
+    fig.savefig(p, dpi=dpi, bbox_inches="tight")
+    if close:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
     return p
 
 def write_metrics(out_dir: str | Path, metrics: dict[str, Any]) -> Path:
@@ -113,6 +159,113 @@ def write_metrics(out_dir: str | Path, metrics: dict[str, Any]) -> Path:
     p = Path(out_dir) / "metrics.json"; p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in metrics.items()}, indent=1))
     return p
+
+# %% ../nbs/90_report.ipynb #c013b
+VERDICTS = ("reproduced", "same direction", "not reproduced", "not run")
+CLAIM_COLUMNS = ("claim_id", "statement", "published", "ours", "ours_std", "n", "test", "verdict", "regime_ok")
+
+def _clean(values) -> np.ndarray:
+    a = np.asarray(values if values is not None else [], dtype=float).ravel()
+    return a[~np.isnan(a)]
+
+def _claim(claim_id, statement, published, ours, ours_std, n, test, verdict, regime_ok) -> dict:
+    if verdict not in VERDICTS: raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    if verdict == "not run": regime_ok = None          # nothing was measured, so there is no regime to report
+    return {"claim_id": claim_id, "statement": statement, "published": published, "ours": ours, "ours_std": ours_std,
+            "n": int(n), "test": test, "verdict": verdict, "regime_ok": regime_ok}
+
+# %% ../nbs/90_report.ipynb #c013c
+def claim_difference(claim_id: str, statement: str, a: Sequence[float], b: Sequence[float], direction: str,
+                     published: float | None = None, alpha: float = 0.01, regime_ok: bool | None = None) -> dict:
+    """Claim "condition `a` is `direction` ('less' | 'greater') than reference `b`"; `ours` = mean(a) − mean(b),
+    `published` = the paper's difference. Verdict from the means' direction and a Welch t-test at `alpha`."""
+    from scipy import stats
+    if direction not in ("less", "greater"): raise ValueError(f"direction is 'less' or 'greater', got {direction!r}")
+    a, b = _clean(a), _clean(b)
+    test = f"Welch t, p < {alpha:g}, mean {'below' if direction == 'less' else 'above'} the reference"
+    if len(a) == 0 or len(b) == 0:
+        return _claim(claim_id, statement, published, np.nan, np.nan, len(a), test, "not run", regime_ok)
+    diff = a.mean() - b.mean()
+    std = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if min(len(a), len(b)) > 1 else np.nan
+    right_way = diff < 0 if direction == "less" else diff > 0
+    if not right_way: verdict = "not reproduced"
+    elif min(len(a), len(b)) < 2: verdict = "same direction"
+    else:
+        p = stats.ttest_ind(a, b, equal_var=False, alternative=direction).pvalue
+        verdict = "reproduced" if p < alpha or (np.isnan(p) and right_way) else "same direction"
+    return _claim(claim_id, statement, published, diff, std, len(a), test, verdict, regime_ok)
+
+# %% ../nbs/90_report.ipynb #c013e
+def claim_order(claim_id: str, statement: str, groups: dict[str, Sequence[float]], order: Sequence[str],
+                decreasing: bool = False, published: str | None = None, alpha: float = 0.01, regime_ok: bool | None = None) -> dict:
+    """Claim "the conditions `order` have increasing (or `decreasing`) means". `ours` = our means in that order
+    (text); verdict from the order of the means and Welch t-tests between neighbours at `alpha`."""
+    from scipy import stats
+    unknown = [k for k in order if k not in groups]
+    if unknown: raise KeyError(f"order names {unknown} that are not in groups {list(groups)}")
+    vals = [_clean(groups[k]) for k in order]
+    test = f"means {'decrease' if decreasing else 'increase'} along {' → '.join(order)}; Welch t between neighbours, p < {alpha:g}"
+    if any(len(v) == 0 for v in vals):
+        return _claim(claim_id, statement, published, "", np.nan, min(len(v) for v in vals), test, "not run", regime_ok)
+    means = [v.mean() for v in vals]
+    ours = " → ".join(f"{m:.3g}" for m in means)
+    steps = list(zip(vals[:-1], vals[1:]))
+    in_order = all((m2 < m1) if decreasing else (m2 > m1) for m1, m2 in zip(means[:-1], means[1:]))
+    if not in_order: verdict = "not reproduced"
+    elif any(min(len(u), len(v)) < 2 for u, v in steps): verdict = "same direction"
+    else:
+        alt = "greater" if decreasing else "less"
+        ps = [stats.ttest_ind(u, v, equal_var=False, alternative=alt).pvalue for u, v in steps]
+        verdict = "reproduced" if all(p < alpha for p in ps) else "same direction"
+    return _claim(claim_id, statement, published, ours, np.nan, min(len(v) for v in vals), test, verdict, regime_ok)
+
+# %% ../nbs/90_report.ipynb #c013g
+def claim_bound(claim_id: str, statement: str, values: Sequence[float], op: str, bound: float,
+                published: float | None = None, alpha: float = 0.01, regime_ok: bool | None = None) -> dict:
+    """Claim "the mean of `values` is `op` ('<=' | '>=') `bound`". Reproduced when the mean is on that side and, with
+    n ≥ 3, a one-sided one-sample t-test against `bound` gives p < `alpha` (or every value is on that side)."""
+    from scipy import stats
+    if op not in ("<=", ">="): raise ValueError(f"op is '<=' or '>=', got {op!r}")
+    v = _clean(values)
+    test = f"mean {op} {bound:g}; one-sample t, p < {alpha:g} (or every run on that side)"
+    if len(v) == 0: return _claim(claim_id, statement, published, np.nan, np.nan, 0, test, "not run", regime_ok)
+    side = (v.mean() <= bound) if op == "<=" else (v.mean() >= bound)
+    all_side = bool(np.all(v <= bound)) if op == "<=" else bool(np.all(v >= bound))
+    if not side: verdict = "not reproduced"
+    elif all_side: verdict = "reproduced"
+    elif len(v) >= 3:
+        p = stats.ttest_1samp(v, bound, alternative="less" if op == "<=" else "greater").pvalue
+        verdict = "reproduced" if p < alpha else "same direction"
+    else: verdict = "same direction"
+    return _claim(claim_id, statement, published, v.mean(), v.std(ddof=1) if len(v) > 1 else np.nan, len(v), test, verdict, regime_ok)
+
+# %% ../nbs/90_report.ipynb #c013i
+def write_claims(out_dir: str | Path, claims: Sequence[dict]) -> pd.DataFrame:
+    "Check and write `claims.csv` (one row per claim, `CLAIM_COLUMNS`) and a readable `claims.md`; return the table."
+    df = pd.DataFrame(list(claims))
+    check_claims(df)
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    df.to_csv(d / "claims.csv", index=False)
+    view = df.assign(ours=[fmt_cell(o, s, n, 3) if not isinstance(o, str) else o for o, s, n in zip(df.ours, df.ours_std, df.n)])
+    (d / "claims.md").write_text(view.drop(columns=["ours_std"]).to_markdown(index=False) + "\n")
+    return df
+
+def check_claims(claims: pd.DataFrame | str | Path) -> pd.DataFrame:
+    "Validate a claims table (or `claims.csv`): the contract's columns, unique ids, known verdicts, a stated rule per claim."
+    df = pd.read_csv(claims) if isinstance(claims, (str, Path)) else claims
+    missing = [c for c in CLAIM_COLUMNS if c not in df.columns]
+    if missing: raise ValueError(f"claims lack columns {missing}")
+    if df["claim_id"].duplicated().any(): raise ValueError(f"duplicate claim ids: {df.claim_id[df.claim_id.duplicated()].tolist()}")
+    bad = sorted(set(df["verdict"]) - set(VERDICTS))
+    if bad: raise ValueError(f"unknown verdicts {bad}; allowed: {VERDICTS}")
+    if df["test"].isna().any() or (df["test"].astype(str).str.strip() == "").any(): raise ValueError("every claim states its test")
+    return df
+
+def claims_metrics(claims: pd.DataFrame) -> dict[str, int]:
+    "Verdict counts for `metrics.json` (flat)."
+    counts = claims["verdict"].value_counts()
+    return {f"claims_{v.replace(' ', '_')}": int(counts.get(v, 0)) for v in VERDICTS}
 
 # %% ../nbs/90_report.ipynb #c015
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scipy", "scikit-learn", "scikit-image",

@@ -4,13 +4,14 @@
 
 # %% ../nbs/05_sweep.ipynb #72c2ffe1
 from __future__ import annotations
-import dataclasses, hashlib, json, os, platform, subprocess, time
+import dataclasses, hashlib, inspect, json, os, platform, subprocess, time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 import pandas as pd
 
 # %% auto #0
-__all__ = ['config_hash', 'git_commit', 'code_version', 'ResultStore', 'Executor', 'LocalExecutor', 'run_sweep']
+__all__ = ['config_hash', 'git_commit', 'code_fingerprint', 'function_fingerprint', 'code_version', 'ResultStore', 'Executor',
+           'LocalExecutor', 'run_sweep']
 
 # %% ../nbs/05_sweep.ipynb #3388fb36
 def _jsonable(obj: Any) -> Any:
@@ -39,6 +40,25 @@ def git_commit(path: str | Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
 
+def code_fingerprint(modules: Iterable[str] | None = None, length: int = 12) -> str:
+    "Short hash of the source of the package modules `modules` (names like 'train'; default: every exported module)."
+    import shortcut_nb
+    pkg = Path(shortcut_nb.__file__).parent
+    files = sorted(pkg.glob("*.py")) if modules is None else [pkg / f"{m}.py" for m in modules]
+    missing = [f.stem for f in files if not f.exists()]
+    if missing: raise ValueError(f"no module(s) {missing} in {pkg}; known: {sorted(f.stem for f in pkg.glob('*.py'))}")
+    h = hashlib.sha256()
+    for f in files:
+        if f.name == "_modidx.py": continue          # nbdev's index of names: documentation, not behaviour
+        h.update(f.name.encode()); h.update(f.read_bytes())
+    return h.hexdigest()[:length]
+
+def function_fingerprint(fn: Callable, length: int = 12) -> str:
+    "Short hash of a function's source (its qualified name when the source is not available)."
+    try: src = inspect.getsource(fn)
+    except (OSError, TypeError): src = getattr(fn, "__qualname__", repr(fn))
+    return hashlib.sha256(src.encode()).hexdigest()[:length]
+
 def code_version() -> dict[str, Any]:
     "Package version, git commit and Python/torch versions, for result records."
     import torch, shortcut_nb
@@ -46,9 +66,15 @@ def code_version() -> dict[str, Any]:
 
 # %% ../nbs/05_sweep.ipynb #6f9e69e4
 class ResultStore:
-    "One JSON file per finished run under `root`, named by the config hash."
-    def __init__(self, root: str | Path): self.root = Path(root); self.root.mkdir(parents=True, exist_ok=True)
-    def path(self, config: Any) -> Path: return self.root / f"{config_hash(config)}.json"
+    """One JSON file per finished run under `root`, named by the config hash and, when `code` is given,
+    by that code key too: results of other code are invisible (they stay on disk until the folder is cleared)."""
+    def __init__(self, root: str | Path, code: str | None = None):
+        self.root = Path(root)
+        self.code = code
+        self.root.mkdir(parents=True, exist_ok=True)
+    def path(self, config: Any) -> Path:
+        suffix = f"-{self.code}" if self.code else ""
+        return self.root / f"{config_hash(config)}{suffix}.json"
     def __contains__(self, config: Any) -> bool: return self.path(config).exists()
     def get(self, config: Any) -> dict | None:
         p = self.path(config)
@@ -56,13 +82,16 @@ class ResultStore:
     def put(self, config: Any, result: dict, seconds: float | None = None) -> dict:
         "Write a run's record atomically (temp file + rename): a crash never leaves half a result."
         rec = {"config": _jsonable(config), "result": _jsonable(result), "seconds": seconds,
-               "code": code_version(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        p = self.path(config); tmp = p.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(rec, indent=1)); os.replace(tmp, p)
+               "code": {**code_version(), "key": self.code}, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        p = self.path(config)
+        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(rec, indent=1))
+        os.replace(tmp, p)
         return rec
     def records(self) -> list[dict]:
-        "Every stored record."
-        return [json.loads(p.read_text()) for p in sorted(self.root.glob("*.json"))]
+        "Every stored record of this store's code key."
+        pattern = f"*-{self.code}.json" if self.code else "*.json"
+        return [json.loads(p.read_text()) for p in sorted(self.root.glob(pattern))]
 
 # %% ../nbs/05_sweep.ipynb #02dd70bb
 class Executor(Protocol):
@@ -87,10 +116,14 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultStore | str | Path,
-              executor: Executor | None = None, progress: bool = True) -> pd.DataFrame:
+              executor: Executor | None = None, progress: bool = True, code: str | None = "auto") -> pd.DataFrame:
     """Run `fn(config) -> dict` for every config not yet in `store`; return all results as a DataFrame
-    (config columns, then result columns, then `seconds` and `run_id`). Finished runs are saved as they finish."""
-    store = store if isinstance(store, ResultStore) else ResultStore(store)
+    (config columns, then result columns, then `seconds` and `run_id`). Finished runs are saved as they finish.
+    `code` keys the cache by the code that produces results: "auto" = the package's modules + `fn`'s source;
+    None = the config alone (only for results that no code change can alter). A `ResultStore` passed in keeps its own key."""
+    if not isinstance(store, ResultStore):
+        key = code_fingerprint() + function_fingerprint(fn) if code == "auto" else code
+        store = ResultStore(store, code=key)
     configs = [_jsonable(c) for c in configs]
     ids = [config_hash(c) for c in configs]
     if len(set(ids)) != len(ids): raise ValueError("the sweep lists the same config twice; add a distinguishing key (e.g. seed)")

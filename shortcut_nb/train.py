@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .config import get_device, generator
+from .config import get_device, generator, seeded
 from .data import ImageSet, unit_float
 from .models import make_model
 
@@ -69,9 +69,11 @@ class TrainConfig:
     label_smoothing: float = 0.0     # cross-entropy label smoothing
     seed: int = 0                    # model init, batch order, augmentation
     amp: bool = True                 # bf16 autocast (CUDA only)
-    channels_last: bool = True       # memory format (CUDA only)
+    channels_last: bool = True       # NHWC memory format for model and batches (faster convolutions on CPU and GPU)
     compile: bool = False            # torch.compile the model
     eval_batch_size: int = 1024      # images per evaluation step
+    stop_at_train_acc: float = 0.0   # stop once the training set is fitted to this accuracy (0: run every epoch); checked in eval mode
+    eval_train: bool = True          # after training, measure accuracy on the training set itself (eval mode, no augmentation)
     name: str = "run"                # names the run in progress bars and errors
 
     def to_dict(self) -> dict: return asdict(self)
@@ -116,6 +118,8 @@ class TrainResult:
     history: list[dict]   # one row per epoch: epoch, lr, train_loss, train_acc, [test_loss, test_acc], seconds
     config: dict
     seconds: float
+    fit_acc: float = float("nan")   # accuracy on the training set itself after training (eval mode, no augmentation)
+    epochs_run: int = 0             # epochs actually run (fewer than cfg.epochs when stop_at_train_acc was reached)
 
     @property
     def final(self) -> dict: return self.history[-1] if self.history else {}
@@ -135,36 +139,54 @@ def fit(model: nn.Module, train: ImageSet, cfg: TrainConfig = TrainConfig(), tes
         device: str | torch.device | None = None, on_epoch: Callable[[nn.Module, dict], dict | None] | None = None) -> TrainResult:
     """Train `model` on `train` following `cfg`; evaluate on `test` after every epoch.
     `augment` overrides `cfg.augment`; `perturb(model, x, y) -> x` runs after augmentation (e.g. adversarial training);
-    `on_epoch(model, row) -> dict | None` runs after every epoch and may add measurements to that epoch's history row."""
+    `on_epoch(model, row) -> dict | None` runs after every epoch and may add measurements to that epoch's history row.
+    Every random draw (batch order, augmentation, dropout) follows `cfg.seed`: the global RNG is seeded for the run and
+    restored afterwards, so the same config gives the same weights in any process."""
+    with seeded(cfg.seed):
+        return _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch)
+
+def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch) -> TrainResult:
     from tqdm.auto import tqdm
     lr_factor(cfg.schedule, 0.0, cfg.warmup, cfg.milestones)  # validates the schedule name early
-    dev = get_device(device); cuda = dev.type == "cuda"
+    if not 0.0 <= cfg.stop_at_train_acc <= 1.0:
+        raise ValueError(f"stop_at_train_acc is a fraction in [0, 1], got {cfg.stop_at_train_acc}")
+    dev = get_device(device)
+    cuda = dev.type == "cuda"
     aug = augment or get_augment(cfg.augment)
     model = model.to(dev)
-    if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # faster convolutions on CPU (1.6× for small_cnn) and GPU
     step_model = torch.compile(model) if cfg.compile else model
     opt = _make_optimizer(model, cfg)
     x_all, y_all = train.x.to(dev), train.y.to(dev)   # uint8 on the device: 4× less memory than float
-    n = len(train); bs = min(cfg.batch_size, n)
-    steps_per_epoch = n // bs; total = steps_per_epoch * cfg.epochs
+    n = len(train)
+    bs = min(cfg.batch_size, n)
+    steps_per_epoch = n // bs
+    total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg.schedule, s / max(1, total), cfg.warmup, cfg.milestones))
     g = generator(cfg.seed, dev)
-    history, t_start = [], time.perf_counter()
+    history = []
+    t_start = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc=cfg.name, disable=not progress, leave=False)
     for epoch in bar:
-        model.train(); t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=dev); correct = torch.zeros((), device=dev)
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev)
         perm = torch.randperm(n, device=dev, generator=g)
         for s in range(steps_per_epoch):
             idx = perm[s * bs:(s + 1) * bs]
             xb, yb = aug(x_all[idx].float().div_(255), y_all[idx], g)
             if perturb is not None: xb = perturb(step_model, xb, yb)
-            if cuda and cfg.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
+            if cfg.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, torch.bfloat16, enabled=cuda and cfg.amp):
                 logits = step_model(xb)
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-            loss_sum += loss.detach(); hard = yb if yb.ndim == 1 else yb.argmax(1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.detach()
+            hard = yb if yb.ndim == 1 else yb.argmax(1)
             correct += (logits.detach().argmax(1) == hard).sum()
             if (not cuda or s % 50 == 49) and not torch.isfinite(loss_sum):
                 raise TrainingDiverged(f"run {cfg.name!r}: loss became {loss.item()} at epoch {epoch + 1}, step {s + 1} "
@@ -178,7 +200,12 @@ def fit(model: nn.Module, train: ImageSet, cfg: TrainConfig = TrainConfig(), tes
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train_loss", "train_acc", "test_acc")})
-    return TrainResult(model, history, cfg.to_dict(), time.perf_counter() - t_start)
+        if cfg.stop_at_train_acc and row["train_acc"] >= cfg.stop_at_train_acc:   # fitted on the fly: confirm in eval mode
+            fit_acc = evaluate(model, train, cfg.eval_batch_size)["acc"]
+            row["fit_acc"] = fit_acc
+            if fit_acc >= cfg.stop_at_train_acc: break
+    fit_acc = evaluate(model, train, cfg.eval_batch_size)["acc"] if cfg.eval_train else float("nan")
+    return TrainResult(model, history, cfg.to_dict(), time.perf_counter() - t_start, fit_acc=fit_acc, epochs_run=len(history))
 
 def train_model(arch: str, train: ImageSet, cfg: TrainConfig = TrainConfig(), test: ImageSet | None = None,
                 progress: bool = True, device: str | torch.device | None = None, **fit_kwargs) -> TrainResult:
