@@ -11,7 +11,8 @@ from .config import seeded
 
 # %% auto #0
 __all__ = ['MODELS', 'resnet18', 'small_cnn', 'lenet5', 'mlp', 'densenet121', 'densenet_small', 'wide_resnet',
-           'CompactTransformer', 'cvt7_4', 'cct7_3x1', 'register_model', 'make_model', 'n_params']
+           'CompactTransformer', 'cvt7_4', 'cct7_3x1', 'BasicBlock', 'resnet18_cifar', 'register_model', 'make_model',
+           'n_params']
 
 # %% ../nbs/03_models.ipynb #c005
 def resnet18(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
@@ -117,9 +118,38 @@ def cct7_3x1(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) 
     "CCT-7/3×1: one 3×3 conv tokenizer layer, 7 layers."
     return CompactTransformer(in_channels, num_classes, image_size, "conv")
 
+# %% ../nbs/03_models.ipynb #c008b
+class BasicBlock(nn.Module):
+    "Two 3×3 conv-BN layers with a residual connection (a 1×1 projection when stride or width change)."
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        needs_projection = stride != 1 or cin != cout
+        self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) if needs_projection else nn.Identity()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+def resnet18_cifar(in_channels: int = 3, num_classes: int = 10, width: int = 64) -> nn.Module:
+    "ResNet-18 for 32×32 images with base width `width` (64: the standard network)."
+    if width < 1: raise ValueError(f"width must be ≥ 1, got {width}")
+    layers = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+    cin = width
+    for stage in range(4):
+        cout = width * 2 ** stage
+        layers += [BasicBlock(cin, cout, 1 if stage == 0 else 2), BasicBlock(cout, cout)]
+        cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
+    return nn.Sequential(*layers)
+
 # %% ../nbs/03_models.ipynb #c010
 MODELS: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn": small_cnn, "lenet5": lenet5, "mlp": mlp,
                                               "densenet121": densenet121, "densenet_small": densenet_small, "cvt7_4": cvt7_4, "cct7_3x1": cct7_3x1}
+MODELS["resnet18_w16"] = lambda in_channels=3, num_classes=10: resnet18_cifar(in_channels, num_classes, width=16)
 for _k in (1, 2, 4, 8, 10, 16, 20):
     MODELS[f"wrn28_{_k}"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k)
 

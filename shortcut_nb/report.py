@@ -222,21 +222,21 @@ def claim_order(claim_id: str, statement: str, groups: dict[str, Sequence[float]
 # %% ../nbs/90_report.ipynb #c013g
 def claim_bound(claim_id: str, statement: str, values: Sequence[float], op: str, bound: float,
                 published: float | None = None, alpha: float = 0.01, regime_ok: bool | None = None) -> dict:
-    """Claim "the mean of `values` is `op` ('<=' | '>=') `bound`". Reproduced when the mean is on that side and, with
-    n ≥ 3, a one-sided one-sample t-test against `bound` gives p < `alpha` (or every value is on that side)."""
+    """Claim "the mean of `values` is `op` ('<=' | '>=') `bound`". Reproduced when the mean is on that side and a one-sided
+    one-sample t-test against `bound` gives p < `alpha` (runs without spread: their common value is on that side);
+    same direction when only the mean is on that side (or n = 1)."""
     from scipy import stats
     if op not in ("<=", ">="): raise ValueError(f"op is '<=' or '>=', got {op!r}")
     v = _clean(values)
-    test = f"mean {op} {bound:g}; one-sample t, p < {alpha:g} (or every run on that side)"
+    test = f"mean {op} {bound:g}; one-sample t, p < {alpha:g}"
     if len(v) == 0: return _claim(claim_id, statement, published, np.nan, np.nan, 0, test, "not run", regime_ok)
     side = (v.mean() <= bound) if op == "<=" else (v.mean() >= bound)
-    all_side = bool(np.all(v <= bound)) if op == "<=" else bool(np.all(v >= bound))
     if not side: verdict = "not reproduced"
-    elif all_side: verdict = "reproduced"
-    elif len(v) >= 3:
+    elif len(v) < 2: verdict = "same direction"
+    elif v.std() == 0: verdict = "reproduced"          # every run at the same value, on the stated side
+    else:
         p = stats.ttest_1samp(v, bound, alternative="less" if op == "<=" else "greater").pvalue
         verdict = "reproduced" if p < alpha else "same direction"
-    else: verdict = "same direction"
     return _claim(claim_id, statement, published, v.mean(), v.std(ddof=1) if len(v) > 1 else np.nan, len(v), test, verdict, regime_ok)
 
 # %% ../nbs/90_report.ipynb #c013i

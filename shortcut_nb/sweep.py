@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 import pandas as pd
 
 # %% auto #0
-__all__ = ['config_hash', 'git_commit', 'code_fingerprint', 'function_fingerprint', 'code_version', 'ResultStore', 'Executor',
-           'LocalExecutor', 'run_sweep']
+__all__ = ['PRESENTATION_MODULES', 'config_hash', 'git_commit', 'code_fingerprint', 'function_fingerprint', 'code_version',
+           'ResultStore', 'Executor', 'LocalExecutor', 'run_sweep']
 
 # %% ../nbs/05_sweep.ipynb #3388fb36
 def _jsonable(obj: Any) -> Any:
@@ -40,11 +40,15 @@ def git_commit(path: str | Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
 
+PRESENTATION_MODULES = ("report", "runner", "widgets", "sweep", "_modidx", "__init__")
+
 def code_fingerprint(modules: Iterable[str] | None = None, length: int = 12) -> str:
-    "Short hash of the source of the package modules `modules` (names like 'train'; default: every exported module)."
+    """Short hash of the source of the package modules `modules` (names like 'train'); default: every module that
+    can change a result (all but the presentation modules: tables, CLI, widgets, the cache itself)."""
     import shortcut_nb
     pkg = Path(shortcut_nb.__file__).parent
-    files = sorted(pkg.glob("*.py")) if modules is None else [pkg / f"{m}.py" for m in modules]
+    if modules is None: files = sorted(f for f in pkg.glob("*.py") if f.stem not in PRESENTATION_MODULES)
+    else: files = [pkg / f"{m}.py" for m in modules]
     missing = [f.stem for f in files if not f.exists()]
     if missing: raise ValueError(f"no module(s) {missing} in {pkg}; known: {sorted(f.stem for f in pkg.glob('*.py'))}")
     h = hashlib.sha256()

@@ -91,18 +91,22 @@ def rem_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, adv_e
 
 # %% ../nbs/04c_unlearnable.ipynb #7e47ed8d
 def tap_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, step: float = 1 / 255, pgd_steps: int = 50,
-              surrogate_epochs: int = 10, batch_size: int = 256, seed: int = 0, device: str | None = None) -> Poison:
-    "Targeted adversarial poisoning (Fowl et al. 2021) from a surrogate trained on clean `ds`; ℓ∞ ≤ `eps`."
+              surrogate_epochs: int = 10, batch_size: int = 256, seed: int = 0, device: str | None = None,
+              surrogate_config: TrainConfig | None = None) -> Poison:
+    """Targeted adversarial poisoning (Fowl et al. 2021) from a surrogate trained on clean `ds`; ℓ∞ ≤ `eps`.
+    The surrogate trains with `surrogate_config` (default: `surrogate_epochs` epochs of the standard recipe);
+    `info["surrogate_clean_acc"]` is its accuracy on `ds`, i.e. whether it was trained at all."""
     dev = get_device(device)
     model = make_model(arch, ds.image_shape[0], ds.num_classes, seed=seed)
-    fit(model, ds, TrainConfig(epochs=surrogate_epochs, seed=seed, name="tap-surrogate"), progress=False, device=dev)
+    cfg = surrogate_config or TrainConfig(epochs=surrogate_epochs, seed=seed, name="tap-surrogate")
+    fit(model, ds, cfg, progress=False, device=dev)
     target = (ds.y + 1) % ds.num_classes
     deltas = []
     for i in range(0, len(ds), batch_size):
         xb = ds.x[i:i + batch_size].to(dev).float() / 255
         deltas.append(pgd(model, xb, target[i:i + batch_size].to(dev), eps, step, pgd_steps, maximize=False, seed=seed + i).cpu())
     acc = evaluate(model, ds)["acc"]
-    return _release(ds, torch.cat(deltas), "linf", eps, "TAP", surrogate_clean_acc=acc, arch=arch)
+    return _release(ds, torch.cat(deltas), "linf", eps, "TAP", surrogate_clean_acc=acc, arch=arch, pgd_steps=pgd_steps)
 
 # %% ../nbs/04c_unlearnable.ipynb #d0aa06b2
 def shr_noise(ds: ImageSet, eps: float = 8 / 255, patch: int = 8, spread: float = 0.3, seed: int = 0) -> Poison:

@@ -305,7 +305,12 @@ def rrr_finetune(model: nn.Module, train: ImageSet, mask: torch.Tensor, cfg: Tra
                      epochs=3, optimizer="adam", lr=1e-3, schedule="cosine", weight_decay=0.0, augment="none"),
                  lam_e: float = 1.0, l2: float = 1e-6, explainer: str = "gradcam", dilate: int = 0,
                  test: ImageSet | dict[str, ImageSet] | None = None, progress: bool = False) -> TrainResult:
-    "Fine-tune a copy of `model` on `train` with the RRR explanation loss against the annotations `mask` (N×H×W)."
+    """Fine-tune a copy of `model` on `train` with the RRR explanation loss against the annotations `mask` (N×H×W).
+    Dropout and batch order follow `cfg.seed` (the global RNG is seeded for the run and restored afterwards)."""
+    with seeded(cfg.seed):
+        return _rrr_finetune(model, train, mask, cfg, lam_e, l2, explainer, dilate, test, progress)
+
+def _rrr_finetune(model, train, mask, cfg, lam_e, l2, explainer, dilate, test, progress) -> TrainResult:
     from tqdm.auto import tqdm
     if mask.shape != (len(train), *train.image_shape[-2:]):
         raise ValueError(f"mask must be N×H×W = {(len(train), *train.image_shape[-2:])}, one per training image; got {tuple(mask.shape)}")
@@ -334,5 +339,6 @@ def rrr_finetune(model: nn.Module, train: ImageSet, mask: torch.Tensor, cfg: Tra
                "train_acc": correct / max(1, steps * bs)}
         for name, ds in tests.items(): row.update({f"{name}_{k}": v for k, v in evaluate(model, ds).items()})
         row["seconds"] = time.perf_counter() - t0; history.append(row)
+    fit_acc = evaluate(model, train)["acc"] if cfg.eval_train else float("nan")
     return TrainResult(model, history, {**cfg.to_dict(), "lam_e": lam_e, "l2": l2, "explainer": explainer, "dilate": dilate},
-                       time.perf_counter() - t_start)
+                       time.perf_counter() - t_start, fit_acc=fit_acc, epochs_run=len(history))

@@ -3,6 +3,7 @@ import json
 import nbformat
 import pandas as pd
 import pytest
+from shortcut_nb.report import VERDICTS, check_claims
 from shortcut_nb.runner import paper_names, run_paper
 
 PAPERS = paper_names()
@@ -36,4 +37,11 @@ def test_smoke_run_writes_results_contract(shared_data, tmp_path, monkeypatch, n
     assert metrics and all(not isinstance(v, (dict, list)) for v in metrics.values())
     run = json.loads((out / "run.json").read_text())
     assert run["params"]["scale"] == "smoke" and run["datasets"] and "torch" in run["packages"]
+    # computed claims: every paper writes claims.csv with stated rules and verdicts from the allowed set
+    claims = check_claims(out / "claims.csv")
+    assert len(claims) >= 1
+    assert {k for k in metrics if k.startswith("claims_")} == {f"claims_{v.replace(' ', '_')}" for v in VERDICTS}
+    assert sum(metrics[f"claims_{v.replace(' ', '_')}"] for v in VERDICTS) == len(claims)
+    # the regime check: every trained condition reports whether its models fit their training set
+    assert any(k.startswith("regime_ok") for k in metrics), "metrics.json reports the regime per condition"
     assert all(d["files"] for d in run["datasets"]), "md5s of every dataset file recorded"
