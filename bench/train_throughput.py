@@ -6,6 +6,10 @@ DataLoader, then the usual training loop — what torchvision.datasets.CIFAR10 +
 Ours: `shortcut_nb.train.fit` (uint8 tensors on the device, per-image augmentation on whole batches).
 Same model, same images, same optimiser, same number of steps. Prints images/s and the ratio.
 
+Against the machine's own limit: the same process also times a dense float32 matmul (the best a
+CPU or GPU does per second) and counts the model's FLOPs per training image (forward + backward,
+torch's FlopCounterMode), and reports the trainer's achieved GFLOP/s as a fraction of that limit.
+
     python bench/train_throughput.py [--arch small_cnn] [--n 5000] [--epochs 2] [--workers 0]
 """
 import argparse, time
@@ -39,6 +43,28 @@ def baseline_epoch(model, loader, opt, device):
     if device.type == "cuda": torch.cuda.synchronize()
 
 
+def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    "Dense float32 matmul GFLOP/s on `device` (best of `repeats`): the machine's practical compute limit."
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if device.type == "cuda": torch.cuda.synchronize()
+        t0 = time.perf_counter(); a @ b
+        if device.type == "cuda": torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def train_flops_per_image(arch: str, batch: int, device: torch.device) -> float:
+    "FLOPs of one training step (forward + backward) per image, counted by torch."
+    from torch.utils.flop_counter import FlopCounterMode
+    m = make_model(arch, seed=0).to(device)
+    x, y = torch.rand(batch, 3, 32, 32, device=device), torch.randint(0, 10, (batch,), device=device)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(m(x), y).backward()
+    return counter.get_total_flops() / batch
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", default="small_cnn"); ap.add_argument("--n", type=int, default=5000)
@@ -54,7 +80,7 @@ def main():
                         drop_last=True, num_workers=a.workers, pin_memory=device.type == "cuda")
 
     # warm-up both paths once (cuDNN autotune, allocator), then time
-    cfg = TrainConfig(epochs=1, batch_size=a.batch, lr=0.05, schedule="constant", name="bench")
+    cfg = TrainConfig(epochs=1, batch_size=a.batch, lr=0.05, schedule="constant", eval_train=False, name="bench")
     fit(make_model(a.arch, seed=0), ds, cfg, progress=False, device=device)
     m = make_model(a.arch, seed=0).to(device); opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
     baseline_epoch(m, loader, opt, device)
@@ -68,11 +94,14 @@ def main():
     t_ours = time.perf_counter() - t0
 
     imgs = steps * a.batch * a.epochs
+    peak = matmul_gflops(device)
+    achieved = imgs / t_ours * train_flops_per_image(a.arch, a.batch, device) / 1e9
     print(f"device={device} ({torch.cuda.get_device_name(0) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}) "
           f"arch={a.arch} images={n} epochs={a.epochs} batch={a.batch} loader_workers={a.workers}")
     print(f"baseline (PIL + per-image transforms + DataLoader): {imgs / t_base:8.0f} img/s  ({t_base / a.epochs:.2f} s/epoch)")
     print(f"shortcut_nb fit (on-device batches):                {imgs / t_ours:8.0f} img/s  ({t_ours / a.epochs:.2f} s/epoch)")
     print(f"ratio ours/baseline: {t_base / t_ours:.2f}x")
+    print(f"trainer: {achieved:.1f} GFLOP/s = {achieved / peak:.0%} of this machine's dense matmul ({peak:.1f} GFLOP/s, same process)")
 
 
 if __name__ == "__main__":

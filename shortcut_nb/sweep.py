@@ -4,14 +4,14 @@
 
 # %% ../nbs/05_sweep.ipynb #72c2ffe1
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json, os, platform, subprocess, time
+import dataclasses, hashlib, inspect, json, os, pickle, platform, subprocess, time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 import pandas as pd
 
 # %% auto #0
 __all__ = ['PRESENTATION_MODULES', 'config_hash', 'git_commit', 'code_fingerprint', 'function_fingerprint', 'code_version',
-           'ResultStore', 'Executor', 'LocalExecutor', 'run_sweep']
+           'ResultStore', 'Executor', 'LocalExecutor', 'run_sweep', 'timed', 'cached_call']
 
 # %% ../nbs/05_sweep.ipynb #3388fb36
 def _jsonable(obj: Any) -> Any:
@@ -139,3 +139,27 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
         rec = store.get(c)
         rows.append({**_flat(rec["config"]), **_flat(rec["result"]), "seconds": rec["seconds"], "run_id": rid})
     return pd.DataFrame(rows)
+
+# %% ../nbs/05_sweep.ipynb #c5a02
+def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
+    "`(fn(*args, **kwargs), seconds it took)`: cache the time a computation took together with its result."
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+def cached_call(fn: Callable[[], Any], config: Any, root: str | Path, code: str | None = "auto") -> Any:
+    """`fn()`, computed once per `config` and code version (`code="auto"`: the package's result modules) and kept in
+    `root`; later calls load it. The result must be picklable (tensors, ImageSets, dataclasses)."""
+    import torch
+    key = code_fingerprint() if code == "auto" else code
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{config_hash(config)}{'-' + key if key else ''}.pt"
+    if path.exists():
+        try: return torch.load(path, weights_only=False)
+        except (EOFError, RuntimeError, OSError, pickle.UnpicklingError): path.unlink()   # a damaged file is recomputed
+    out = fn()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(out, tmp)
+    os.replace(tmp, path)
+    return out

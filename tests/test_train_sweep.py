@@ -54,3 +54,30 @@ def test_sweep_resumes(tmp_path):
     df = run_sweep(fn, grid, tmp_path, progress=False)
     assert ran == [0, 1, 2, 2, 3, 4] and df["acc"].tolist() == [0, 0.1, 0.2, 0.3, 0.4]
     assert df["run_id"].nunique() == 5
+
+
+TRAIN_IN_A_FRESH_PROCESS = """
+import sys, torch
+import shortcut_nb.xbl  # registers xbl_cnn (dropout)
+from shortcut_nb.train import TrainConfig, train_model, toy_images
+torch.manual_seed(int(sys.argv[2]))            # a different global RNG state in every process
+toy = toy_images(96, size=28)
+toy = toy.with_x(toy.x[:, :1])                 # one channel, as xbl_cnn expects
+r = train_model("xbl_cnn", toy, TrainConfig(epochs=2, batch_size=32, seed=int(sys.argv[1]), augment="flip"), progress=False)
+print(repr([round(float(p.double().sum()), 12) for p in r.model.parameters()]))
+"""
+
+
+def _weights_in_subprocess(seed: int, noise: int) -> str:
+    import subprocess, sys
+    out = subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS, str(seed), str(noise)], capture_output=True, text=True,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_dropout_model_same_weights_in_separate_processes():
+    "Dropout, batch order and augmentation follow the config's seed: two fresh processes train identical weights."
+    first, second = _weights_in_subprocess(3, 11), _weights_in_subprocess(3, 12)
+    assert first == second
+    assert _weights_in_subprocess(4, 11) != first      # and another seed gives another model
