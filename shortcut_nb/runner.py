@@ -45,6 +45,11 @@ def _parse_params(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
     import yaml
     return {k: yaml.safe_load(v) for k, v in (pairs or [])}
 
+def _error_line(e: Exception) -> str:
+    "The error a paper notebook raised: papermill's `ename: evalue` (the notebook's own exception and message), else the exception."
+    if hasattr(e, "ename") and hasattr(e, "evalue"): return f"{e.ename}: {e.evalue}"
+    return f"{type(e).__name__}: {e}"
+
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `shortcut-nb` command."
     ap = argparse.ArgumentParser(prog="shortcut-nb", description="Run shortcut_nb paper notebooks.")
@@ -58,9 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"), help="override a notebook parameter")
         p.add_argument("--out-root", default=None, help="folder that receives <paper>/<run>/ (default: outputs/)")
     a = ap.parse_args(argv)
+    try: names = paper_names()
+    except FileNotFoundError as e:
+        print(f"shortcut-nb: {e}", file=sys.stderr)
+        return 2
     if a.cmd == "list":
-        print("\n".join(paper_names())); return 0
-    names = [a.name] if a.cmd == "paper" else paper_names()
+        print("\n".join(names))
+        return 0
+    names = [a.name] if a.cmd == "paper" else names
     failed = []
     for n in names:  # `reproduce` goes on past a failing paper and reports every failure at the end
         try:
@@ -68,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{n}: wrote {out}")
         except ValueError as e:
             print(f"shortcut-nb: {e}", file=sys.stderr); return 2
-        except Exception as e:  # papermill's execution error names the failing cell; the partial notebook is kept
-            print(f"shortcut-nb: {n} failed: {type(e).__name__}: {str(e)[:2000]}", file=sys.stderr); failed.append(n)
+        except Exception as e:  # the partial notebook is kept; say which error the notebook raised, with its whole message
+            print(f"shortcut-nb: {n} failed: {_error_line(e)}", file=sys.stderr)
+            failed.append(n)
     if failed: print(f"shortcut-nb: failed papers: {', '.join(failed)} (see outputs/<paper>/<run>/<paper>.ipynb)", file=sys.stderr)
     return 1 if failed else 0

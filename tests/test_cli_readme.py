@@ -48,3 +48,13 @@ def test_failing_paper_is_reported(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 1 and "broken failed" in r.stderr and "boom" in r.stderr
     assert (tmp_path / "outputs" / "broken" / "smoke" / "broken.ipynb").exists()
+
+
+def test_missing_data_error_reaches_the_user(project_root, tmp_path):
+    "A paper whose data is missing: the CLI prints the notebook's own DataMissingError and its fix, not a traceback fragment."
+    env = {**os.environ, "SHORTCUT_NB_DATA": str(tmp_path / "no_data_here"), "SHORTCUT_NB_CACHE": str(tmp_path / "cache")}
+    (tmp_path / "no_data_here").mkdir()
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "paper", "template", "--scale", "smoke", "--out-root", str(tmp_path / "out")],
+                       capture_output=True, text=True, cwd=project_root, env=env, timeout=600)
+    assert r.returncode == 1
+    assert "DataMissingError" in r.stderr and "SHORTCUT_NB_DATA" in r.stderr, r.stderr[-2000:]
