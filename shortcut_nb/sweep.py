@@ -29,13 +29,16 @@ def config_hash(config: Any, length: int = 16) -> str:
 
 # %% ../nbs/05_sweep.ipynb #a66a2277
 def git_commit(path: str | Path | None = None) -> str | None:
-    "Current git commit of the checkout containing `path` (default: this package), '+dirty' if modified; None outside git."
+    """Current git commit of the checkout containing `path` (default: this package), '+dirty' if its code is modified;
+    None outside git. Results under `outputs/` are not code: a run that rewrites them does not make the tree dirty."""
     import shortcut_nb
     cwd = Path(path or Path(shortcut_nb.__file__).parent)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
         if not sha: return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs"], cwd=top or cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
