@@ -11,8 +11,8 @@ from .config import seeded
 
 # %% auto #0
 __all__ = ['MODELS', 'resnet18', 'small_cnn', 'lenet5', 'mlp', 'densenet121', 'densenet_small', 'wide_resnet',
-           'CompactTransformer', 'cvt7_4', 'cct7_3x1', 'BasicBlock', 'resnet18_cifar', 'register_model', 'make_model',
-           'n_params']
+           'CompactTransformer', 'cvt7_4', 'cct7_3x1', 'cvt2_4_d64', 'cct2_3x2_d64', 'BasicBlock', 'resnet18_cifar',
+           'register_model', 'make_model', 'n_params']
 
 # %% ../nbs/03_models.ipynb #c005
 def resnet18(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
@@ -92,13 +92,19 @@ def wide_resnet(in_channels: int = 3, num_classes: int = 10, depth: int = 28, wi
 class CompactTransformer(nn.Module):
     "CVT/CCT (Hassani et al. 2021): tokenizer → learnable positions → transformer encoder → sequence pooling → linear."
     def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, tokenizer: str = "conv",
-                 patch: int = 4, dim: int = 256, layers: int = 7, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.1):
+                 patch: int = 4, dim: int = 256, layers: int = 7, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.1,
+                 conv_layers: int = 1):
         super().__init__()
         if tokenizer == "patch":
             self.tokens = nn.Conv2d(in_channels, dim, patch, patch); n_tok = (image_size // patch) ** 2
         elif tokenizer == "conv":
-            self.tokens = nn.Sequential(nn.Conv2d(in_channels, dim, 3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
-            n_tok = ((image_size + 1) // 2) ** 2
+            if conv_layers < 1: raise ValueError(f"conv_layers must be ≥ 1, got {conv_layers}")
+            stages, side = [], image_size
+            for i in range(conv_layers):   # each stage: 3×3 conv → ReLU → stride-2 max-pool, so tokens = (side / 2^conv_layers)²
+                stages += [nn.Conv2d(in_channels if i == 0 else dim, dim, 3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
+                side = (side + 1) // 2
+            self.tokens = nn.Sequential(*stages)
+            n_tok = side ** 2
         else: raise ValueError(f"tokenizer must be 'patch' (CVT) or 'conv' (CCT), got {tokenizer!r}")
         self.pos = nn.Parameter(torch.randn(1, n_tok, dim) * 0.02)
         layer = nn.TransformerEncoderLayer(dim, heads, int(dim * mlp_ratio), dropout, activation="gelu", batch_first=True, norm_first=True)
@@ -117,6 +123,14 @@ def cvt7_4(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) ->
 def cct7_3x1(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> nn.Module:
     "CCT-7/3×1: one 3×3 conv tokenizer layer, 7 layers."
     return CompactTransformer(in_channels, num_classes, image_size, "conv")
+
+def cvt2_4_d64(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> nn.Module:
+    "CPU-sized CVT: 4×4 patch tokens, 2 layers of width 64 with 2 heads (the `cpu` stand-in for CVT-7/4)."
+    return CompactTransformer(in_channels, num_classes, image_size, "patch", patch=4, dim=64, layers=2, heads=2)
+
+def cct2_3x2_d64(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> nn.Module:
+    "CPU-sized CCT: two 3×3 conv tokenizer stages (8×8 tokens on 32×32), 2 layers of width 64 (the `cpu` stand-in for CCT-7/3×1)."
+    return CompactTransformer(in_channels, num_classes, image_size, "conv", dim=64, layers=2, heads=2, conv_layers=2)
 
 # %% ../nbs/03_models.ipynb #c008b
 class BasicBlock(nn.Module):
@@ -148,7 +162,8 @@ def resnet18_cifar(in_channels: int = 3, num_classes: int = 10, width: int = 64)
 
 # %% ../nbs/03_models.ipynb #c010
 MODELS: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn": small_cnn, "lenet5": lenet5, "mlp": mlp,
-                                              "densenet121": densenet121, "densenet_small": densenet_small, "cvt7_4": cvt7_4, "cct7_3x1": cct7_3x1}
+                                              "densenet121": densenet121, "densenet_small": densenet_small, "cvt7_4": cvt7_4, "cct7_3x1": cct7_3x1,
+                                              "cvt2_4_d64": cvt2_4_d64, "cct2_3x2_d64": cct2_3x2_d64}
 MODELS["resnet18_w16"] = lambda in_channels=3, num_classes=10: resnet18_cifar(in_channels, num_classes, width=16)
 for _k in (1, 2, 4, 8, 10, 16, 20):
     MODELS[f"wrn28_{_k}"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k)

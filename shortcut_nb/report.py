@@ -183,8 +183,8 @@ def claim_difference(claim_id: str, statement: str, a: Sequence[float], b: Seque
     if direction not in ("less", "greater"): raise ValueError(f"direction is 'less' or 'greater', got {direction!r}")
     a, b = _clean(a), _clean(b)
     test = f"Welch t, p < {alpha:g}, mean {'below' if direction == 'less' else 'above'} the reference"
-    if len(a) == 0 or len(b) == 0:
-        return _claim(claim_id, statement, published, np.nan, np.nan, len(a), test, "not run", regime_ok)
+    if len(a) == 0 or len(b) == 0:   # a comparison with one side missing was not run (n = 0, whatever the other side has)
+        return _claim(claim_id, statement, published, np.nan, np.nan, 0, test, "not run", regime_ok)
     diff = a.mean() - b.mean()
     std = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if min(len(a), len(b)) > 1 else np.nan
     right_way = diff < 0 if direction == "less" else diff > 0
