@@ -48,5 +48,5 @@ check-sync: sync readme  ## fail if exporting/cleaning/README generation changed
 	@git diff --stat --exit-code || (echo "nbdev_export / nbdev_clean / README changed files: run 'make sync readme' and commit" && exit 1)
 	@test -z "$$(git status --porcelain --untracked-files=normal -- shortcut_nb nbs papers README.md)" || (git status --porcelain; echo "untracked generated files" && exit 1)
 
-lab: setup             ## explore interactively
-	$(BIN)/jupyter lab
+lab: setup             ## explore interactively (as root too: --allow-root is added for uid 0)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,)

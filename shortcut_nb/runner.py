@@ -4,16 +4,28 @@
 
 # %% ../nbs/91_runner.ipynb #c003
 from __future__ import annotations
-import argparse, os, sys
+import argparse, os, shutil, sys
 from pathlib import Path
 from typing import Any, Sequence
 from .config import SCALES, check_scale, data_root, DATA_ENV
 from .report import project_root
 
 # %% auto #0
-__all__ = ['paper_names', 'scale_overrides', 'run_paper', 'main']
+__all__ = ['check_params', 'paper_names', 'scale_overrides', 'run_paper', 'main']
 
 # %% ../nbs/91_runner.ipynb #c005
+def check_params(notebook: str | Path, params: dict[str, Any]) -> None:
+    "Raise a `ValueError` naming any key of `params` that is not a parameter of `notebook` (with the closest match)."
+    import difflib, papermill as pm
+    known = list(pm.inspect_notebook(str(notebook)))
+    for k in params:
+        if k in ("scale", "run", "out_dir"):
+            raise ValueError(f"-p {k}: set it with the command's own option (--scale, --run, --out-root)")
+        if k not in known:
+            close = difflib.get_close_matches(k, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown parameter {k!r} for {Path(notebook).stem}{hint} Its parameters: {', '.join(known)}")
+
 def paper_names(root: str | Path | None = None) -> list[str]:
     "Names of the paper notebooks in `papers/`."
     return sorted(p.stem for p in (project_root(root) / "papers").glob("*.ipynb"))
@@ -32,13 +44,28 @@ def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dic
     proj = project_root(root); names = paper_names(proj)
     if name not in names: raise ValueError(f"unknown paper {name!r}; papers: {', '.join(names)}")
     run = run or scale
+    nb_path = proj / "papers" / f"{name}.ipynb"
+    check_params(nb_path, params or {})
     out_dir = (Path(out_root) if out_root else proj / "outputs").resolve() / name / run
-    out_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {**scale_overrides(scale, proj), **(params or {}), "scale": scale, "run": run, "out_dir": str(out_dir)}
+    work = out_dir.with_name(f"{run}.running")          # written here, swapped in only when the notebook succeeds
+    failed = out_dir.with_name(f"{run}.failed")
+    shutil.rmtree(work, ignore_errors=True); shutil.rmtree(failed, ignore_errors=True)
+    work.mkdir(parents=True)
+    parameters = {**scale_overrides(scale, proj), **(params or {}), "scale": scale, "run": run, "out_dir": str(work)}
     if os.environ.get(DATA_ENV): os.environ[DATA_ENV] = str(data_root())  # absolute: the kernel runs in papers/
-    pm.execute_notebook(str(proj / "papers" / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=parameters,
-                        cwd=str(proj / "papers"), kernel_name="python3", progress_bar=progress, log_output=False)
+    try:
+        pm.execute_notebook(str(nb_path), str(work / f"{name}.ipynb"), parameters=parameters,
+                            cwd=str(proj / "papers"), kernel_name="python3", progress_bar=progress, log_output=False)
+    except BaseException:
+        work.rename(failed)                               # the good outputs stay; the partial run is kept beside them
+        raise
+    old = out_dir.with_name(f"{run}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists(): out_dir.rename(old)
+    work.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
     return out_dir
+
 
 # %% ../nbs/91_runner.ipynb #c008
 def _parse_params(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
@@ -81,5 +108,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as e:  # the partial notebook is kept; say which error the notebook raised, with its whole message
             print(f"shortcut-nb: {n} failed: {_error_line(e)}", file=sys.stderr)
             failed.append(n)
-    if failed: print(f"shortcut-nb: failed papers: {', '.join(failed)} (see outputs/<paper>/<run>/<paper>.ipynb)", file=sys.stderr)
+    if failed: print(f"shortcut-nb: failed papers: {', '.join(failed)} (the partial notebook: outputs/<paper>/<run>.failed/<paper>.ipynb; earlier outputs are untouched)", file=sys.stderr)
     return 1 if failed else 0

@@ -47,7 +47,38 @@ def test_failing_paper_is_reported(tmp_path):
     r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "reproduce", "--scale", "smoke"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 1 and "broken failed" in r.stderr and "boom" in r.stderr
-    assert (tmp_path / "outputs" / "broken" / "smoke" / "broken.ipynb").exists()
+    assert (tmp_path / "outputs" / "broken" / "smoke.failed" / "broken.ipynb").exists()
+
+
+def test_failing_run_keeps_good_outputs(tmp_path):
+    "A run that fails never touches the outputs of an earlier good run; a run that succeeds replaces them whole."
+    import nbformat
+    (tmp_path / "settings.ini").write_text("[DEFAULT]\n")
+    (tmp_path / "papers").mkdir()
+    params = 'scale: str = "cpu"\nrun: str = ""\nseed: int = 0\nout_dir: str = ""\nfail: bool = False'
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('from pathlib import Path\nPath(out_dir, "result.txt").write_text("half")\nif fail: raise RuntimeError("boom")\n'
+                                  'Path(out_dir, "result.txt").write_text(f"good {seed}")')])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "papers" / "p.ipynb")
+    cli = [Path(sys.executable).parent / "shortcut-nb", "paper", "p", "--scale", "smoke"]
+    result = tmp_path / "outputs" / "p" / "smoke" / "result.txt"
+    assert subprocess.run(cli + ["-p", "seed", "1"], capture_output=True, text=True, cwd=tmp_path, timeout=300).returncode == 0
+    assert result.read_text() == "good 1"
+    r = subprocess.run(cli + ["-p", "fail", "true"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 1 and result.read_text() == "good 1"          # the good run survives a failed one
+    assert (tmp_path / "outputs" / "p" / "smoke.failed" / "result.txt").read_text() == "half"
+    assert subprocess.run(cli + ["-p", "seed", "2"], capture_output=True, text=True, cwd=tmp_path, timeout=300).returncode == 0
+    assert result.read_text() == "good 2" and not (tmp_path / "outputs" / "p" / "smoke.failed").exists()
+
+
+def test_unknown_parameter_is_one_line(project_root):
+    "A mistyped -p key: exit 2 and one line naming it, the closest parameter and the list (nothing is executed)."
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "paper", "template", "--scale", "smoke", "-p", "n_seed", "1"],
+                       capture_output=True, text=True, cwd=project_root, timeout=120)
+    assert r.returncode == 2 and "'n_seed'" in r.stderr and "did you mean 'n_seeds'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_missing_data_error_reaches_the_user(project_root, tmp_path):
