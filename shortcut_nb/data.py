@@ -202,9 +202,14 @@ def load_images(name: str, split: str = "train", root: str | os.PathLike | None 
     prov = {p.relative_to(r).as_posix(): verify_file(r, p) for p in files if p.is_file()}
     key = f"{name}-{split}-" + hashlib.md5("".join(sorted(prov.values())).encode() + source.encode()).hexdigest()[:12]
     cdir = cache_dir("arrays"); fx, fy = cdir / f"{key}-x.npy", cdir / f"{key}-y.npy"
+    x = y = None
     if fx.exists() and fy.exists():
-        x, y = np.load(fx), np.load(fy)
-    else:
+        try:
+            x, y = np.load(fx), np.load(fy)
+        except (ValueError, EOFError, OSError):   # truncated or damaged (e.g. a copy cut short): decode again
+            x = y = None
+        if x is not None and (x.ndim != 4 or len(x) != len(y)): x = y = None   # stale or mismatched pair
+    if x is None:
         x, y = spec.read(r, split, source)
         for f, a in ((fx, x), (fy, y)):  # write-then-rename: a crash never leaves a half-written cache
             tmp = f.with_suffix(f".{os.getpid()}.tmp.npy"); np.save(tmp, a); os.replace(tmp, f)

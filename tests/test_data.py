@@ -1,5 +1,6 @@
 "Data loading: exact shapes, provenance, bad names and splits, missing files, damaged files, subsets."
 import shutil
+import numpy as np
 from pathlib import Path
 import pytest
 import torch
@@ -71,3 +72,16 @@ def test_subset_and_relabel(shared_data):
     assert torch.equal(eo.y, ds.y % 2)
     c = relabel(load_images("cifar10", "test"), VEHICLES_VS_ANIMALS)
     assert torch.bincount(c.y).tolist() == [4000, 6000]
+
+
+def test_damaged_array_cache_is_rebuilt(shared_data, tmp_path, monkeypatch):
+    "A decoded-array cache cut short (or paired with a mismatched label file) is decoded again, never read as data."
+    monkeypatch.setenv("SHORTCUT_NB_CACHE", str(tmp_path / "cache"))
+    first = load_images("mnist", "test")
+    fx = next((tmp_path / "cache" / "arrays").glob("mnist-test-*-x.npy"))
+    fx.write_bytes(fx.read_bytes()[: fx.stat().st_size // 3])          # truncated, as by a copy cut short
+    again = load_images("mnist", "test")
+    assert torch.equal(again.x, first.x) and torch.equal(again.y, first.y)
+    fy = next((tmp_path / "cache" / "arrays").glob("mnist-test-*-y.npy"))
+    np.save(fy, np.zeros(5, dtype=np.int64))                              # a stale label file of the wrong length
+    assert torch.equal(load_images("mnist", "test").y, first.y)
