@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_sweep.ipynb #72c2ffe1
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json, os, pickle, platform, subprocess, time
+import dataclasses, hashlib, inspect, json, os, pickle, platform, socket, subprocess, time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 import pandas as pd
@@ -99,6 +99,42 @@ class ResultStore:
         "Every stored record of this store's code key."
         pattern = f"*-{self.code}.json" if self.code else "*.json"
         return [json.loads(p.read_text()) for p in sorted(self.root.glob(pattern))]
+    def lock_path(self, config: Any) -> Path: return self.path(config).with_suffix(".lock")
+    def claim(self, config: Any) -> bool:
+        "Claim a run for this process (an exclusive lock file holding host:pid); False while a live process holds it."
+        p = self.lock_path(config)
+        for _ in range(2):
+            try:
+                fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if not _stale_lock(p): return False
+                p.unlink(missing_ok=True)       # its owner died (e.g. SIGKILL): break the claim and try once more
+                continue
+            os.write(fd, _owner().encode())
+            os.close(fd)
+            return True
+        return False
+    def release(self, config: Any) -> None:
+        "Drop this process's claim on a run (a claim held by another process is left alone)."
+        p = self.lock_path(config)
+        try:
+            if p.read_text() == _owner(): p.unlink()
+        except FileNotFoundError: pass
+
+def _owner() -> str: return f"{socket.gethostname()}:{os.getpid()}"
+
+def _stale_lock(p: Path, grace: float = 60.0) -> bool:
+    "A claim whose owner is a dead process on this host (or an empty claim older than `grace` s). Other hosts' claims count as live."
+    try:
+        text, age = p.read_text(), time.time() - p.stat().st_mtime
+    except FileNotFoundError: return False
+    host, _, pid = text.rpartition(":")
+    if not pid.isdigit(): return age > grace              # being written, or its writer died before writing
+    if host != socket.gethostname(): return False
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return True
+    except PermissionError: return False
+    return False
 
 # %% ../nbs/05_sweep.ipynb #02dd70bb
 class Executor(Protocol):
@@ -122,10 +158,31 @@ def _flat(d: dict, prefix: str = "") -> dict:
         else: out[f"{prefix}{k}"] = v
     return out
 
+class _Stored(dict):
+    "A result that another process stored while this one waited: not to be stored again."
+
+def _claimed(fn: Callable[[Any], dict], store: ResultStore, poll: float = 0.5) -> Callable[[Any], dict]:
+    "`fn` run only under this process's claim on the config; while another live process holds it, wait for its result."
+    def run(cfg: Any) -> dict:
+        while True:
+            rec = store.get(cfg)
+            if rec is not None: return _Stored(rec["result"])
+            if store.claim(cfg): break
+            time.sleep(poll)
+        try:
+            rec = store.get(cfg)                   # finished by another process between our check and our claim
+            return _Stored(rec["result"]) if rec is not None else fn(cfg)
+        except BaseException:
+            store.release(cfg)
+            raise
+    return run
+
 def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultStore | str | Path,
               executor: Executor | None = None, progress: bool = True, code: str | None = "auto") -> pd.DataFrame:
     """Run `fn(config) -> dict` for every config not yet in `store`; return all results as a DataFrame
     (config columns, then result columns, then `seconds` and `run_id`). Finished runs are saved as they finish.
+    Each run is claimed (a lock file per run) while it runs, so processes sharing a store never duplicate a run;
+    a claim left by a killed process is broken on the next sweep.
     `code` keys the cache by the code that produces results: "auto" = the package's modules + `fn`'s source;
     None = the config alone (only for results that no code change can alter). A `ResultStore` passed in keeps its own key."""
     if not isinstance(store, ResultStore):
@@ -135,8 +192,10 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
     ids = [config_hash(c) for c in configs]
     if len(set(ids)) != len(ids): raise ValueError("the sweep lists the same config twice; add a distinguishing key (e.g. seed)")
     todo = [c for c in configs if c not in store]
-    for cfg, res, secs in (executor or LocalExecutor(progress)).map(fn, todo):
-        store.put(cfg, res, secs)
+    todo.sort(key=lambda c: store.lock_path(c).exists())   # runs another process is on go last: by then they may be done
+    for cfg, res, secs in (executor or LocalExecutor(progress)).map(_claimed(fn, store), todo):
+        if not isinstance(res, _Stored): store.put(cfg, res, secs)
+        store.release(cfg)
     rows = []
     for c, rid in zip(configs, ids):
         rec = store.get(c)

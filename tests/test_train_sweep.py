@@ -81,3 +81,60 @@ def test_dropout_model_same_weights_in_separate_processes():
     first, second = _weights_in_subprocess(3, 11), _weights_in_subprocess(3, 12)
     assert first == second
     assert _weights_in_subprocess(4, 11) != first      # and another seed gives another model
+
+
+SWEEP_SCRIPT = """
+import os, sys, time
+from shortcut_nb.sweep import run_sweep
+root, log, n, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+def work(cfg):
+    with open(log, "a") as f: f.write(f"start {os.getpid()} {cfg['x']}\\n")
+    time.sleep(pause)
+    return {"square": cfg["x"] ** 2}
+df = run_sweep(work, [{"x": x} for x in range(n)], root, progress=False, code=None)
+print(sorted(df["square"].tolist()) == [x * x for x in range(n)])
+"""
+
+
+def _sweep_proc(tmp_path, n: int, pause: float):
+    import subprocess, sys
+    script = tmp_path / "sweep.py"
+    script.write_text(SWEEP_SCRIPT)
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path / "store"), str(tmp_path / "log"), str(n), str(pause)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _starts(tmp_path) -> list[int]:
+    log = tmp_path / "log"
+    return [int(line.split()[2]) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_two_processes_share_a_sweep_without_duplicating_runs(tmp_path):
+    "Two processes on the same sweep: every run is done once, by one of them, and both return every result."
+    procs = [_sweep_proc(tmp_path, 8, 0.3) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
+    assert [o[0].strip() for o in outs] == ["True", "True"]
+    assert sorted(_starts(tmp_path)) == list(range(8))          # no run started twice
+    assert not list((tmp_path / "store").glob("*.lock")) and not list((tmp_path / "store").glob("*.tmp"))
+
+
+def test_sweep_killed_with_sigkill_resumes(tmp_path):
+    "SIGKILL mid-sweep: the rerun keeps every finished run, breaks the dead process's claim and never reads a half-written result."
+    import signal, time
+    p = _sweep_proc(tmp_path, 6, 0.4)
+    deadline = time.time() + 60
+    while len(_starts(tmp_path)) < 3 and time.time() < deadline: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    import json
+    finished = {json.loads(f.read_text())["config"]["x"] for f in (tmp_path / "store").glob("*.json")}
+    assert 1 <= len(finished) < 6 and list((tmp_path / "store").glob("*.lock"))   # killed mid-run, its claim left behind
+    q = _sweep_proc(tmp_path, 6, 0.0)
+    out, err = q.communicate(timeout=120)
+    assert q.returncode == 0 and out.strip() == "True", err[-1500:]
+    starts = _starts(tmp_path)
+    assert sorted(set(starts)) == list(range(6))
+    assert all(starts.count(x) == 1 for x in finished)           # no finished run was recomputed
+    assert len(starts) <= 7                                      # only the run in flight at the kill ran twice
+    assert not list((tmp_path / "store").glob("*.lock"))
