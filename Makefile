@@ -14,7 +14,7 @@ ifeq ($(origin SHORTCUT_NB_DATA), undefined)
   endif
 endif
 
-.PHONY: setup test reproduce paper bench readme sync check-sync lab
+.PHONY: setup test reproduce paper bench readme sync check-sync lab docs
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: settings.ini setup.py
@@ -47,6 +47,9 @@ sync: setup            ## export the package from the notebooks and clean the no
 check-sync: sync readme  ## fail if exporting/cleaning/README generation changed any tracked file
 	@git diff --stat --exit-code || (echo "nbdev_export / nbdev_clean / README changed files: run 'make sync readme' and commit" && exit 1)
 	@test -z "$$(git status --porcelain --untracked-files=normal -- shortcut_nb nbs papers README.md)" || (git status --porcelain; echo "untracked generated files" && exit 1)
+
+docs: setup            ## static HTML site of every notebook (library + executed papers) → _docs/index.html
+	$(PY) -m shortcut_nb.docs --out _docs --scale $(SCALE)
 
 lab: setup             ## explore interactively (as root too: --allow-root is added for uid 0)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -13,9 +13,9 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['VERDICTS', 'CLAIM_COLUMNS', 'RECORDED_PACKAGES', 'project_root', 'load_published', 'published_long', 'summarise',
-           'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'claim_difference',
-           'claim_order', 'claim_bound', 'write_claims', 'check_claims', 'claims_metrics', 'device_info',
-           'write_run_json']
+           'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'MarkdownText',
+           'show_tables', 'claim_difference', 'claim_order', 'claim_bound', 'write_claims', 'check_claims',
+           'claims_metrics', 'device_info', 'write_run_json']
 
 # %% ../nbs/90_report.ipynb #c006
 def project_root(start: str | Path | None = None) -> Path:
@@ -159,6 +159,18 @@ def write_metrics(out_dir: str | Path, metrics: dict[str, Any]) -> Path:
     p = Path(out_dir) / "metrics.json"; p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in metrics.items()}, indent=1))
     return p
+
+# %% ../nbs/90_report.ipynb #c013t2
+class MarkdownText(str):
+    "Text a notebook renders as Markdown (a table shows as a table) and a terminal prints unchanged."
+    def _repr_markdown_(self) -> str: return str(self)
+
+def show_tables(out_dir: str | Path, *table_ids: str) -> MarkdownText:
+    "The Markdown views `tables/<id>.md` of tables `write_table` wrote, joined, to display in a notebook."
+    d = Path(out_dir) / "tables"
+    missing = [t for t in table_ids if not (d / f"{t}.md").exists()]
+    if missing: raise FileNotFoundError(f"no table(s) {missing} in {d}; write them with write_table first")
+    return MarkdownText("\n\n".join((d / f"{t}.md").read_text() for t in table_ids))
 
 # %% ../nbs/90_report.ipynb #c013b
 VERDICTS = ("reproduced", "same direction", "not reproduced", "not run")

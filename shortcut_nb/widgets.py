@@ -346,25 +346,29 @@ def cluster_explorer(views: dict[str, tuple], probes: ImageSet, class_names: Seq
     return explorer(draw, controls, "Cluster-probe view")
 
 # %% ../nbs/92_widgets.ipynb #w27
+def _run_tables(run_dir: Path) -> list[str]:
+    "Table ids in one run's folder: tables/*.csv, plus 'claims' when claims.csv exists."
+    ids = sorted(p.stem for p in (run_dir / "tables").glob("*.csv"))
+    return ids + ["claims"] if (run_dir / "claims.csv").exists() else ids
+
 def _result_tables(root: Path) -> dict[tuple[str, str], list[str]]:
-    "(paper, run) → table ids found under `root/<paper>/<run>/` (tables/*.csv, plus 'claims' when claims.csv exists)."
-    found = {}
-    for run_dir in sorted(p for p in root.glob("*/*") if p.is_dir() and not p.name.endswith((".running", ".failed"))):
-        ids = sorted(p.stem for p in (run_dir / "tables").glob("*.csv"))
-        if (run_dir / "claims.csv").exists(): ids.append("claims")
-        if ids: found[(run_dir.parent.name, run_dir.name)] = ids
-    return found
+    "(paper, run) → table ids, for `root/<paper>/<run>/` folders (finished runs only), or for `root` itself if it is a run."
+    if _run_tables(root): return {(root.parent.name, root.name): _run_tables(root)}
+    runs = sorted(p for p in root.glob("*/*") if p.is_dir() and not p.name.endswith((".running", ".failed")))
+    return {(r.parent.name, r.name): _run_tables(r) for r in runs if _run_tables(r)}
 
 def _row_label(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     return [" · ".join(str(v) for v in r) for r in df[list(keys)].itertuples(index=False)] if keys else [""] * len(df)
 
-def results_explorer(root: str | Path = "outputs"):
+def results_explorer(root: str | Path = "outputs", paper: str | None = None):
     """Explorer over committed results: pick a paper, a run (scale), a table and a metric; see ours against the
     published number with error bars (± std; n in the label), rows outside the paper's regime hatched. 'claims'
-    shows each claim's verdict. Reads only `outputs/<paper>/<run>/` files: no computation."""
+    shows each claim's verdict. Reads only `outputs/<paper>/<run>/` files: no computation. `root` may also be one
+    run's folder (a paper notebook's `out`); `paper` preselects a paper."""
     import ipywidgets as W
     root = Path(root)
     found = _result_tables(root)
+    if _run_tables(root): root = root.parent.parent
     if not found: raise FileNotFoundError(f"no tables under {root.resolve()}/<paper>/<run>/ (run a paper first)")
     def load(paper, run, table):
         d = root / paper / run
@@ -397,7 +401,8 @@ def results_explorer(root: str | Path = "outputs"):
         ax.title.set_fontsize(8)
         return fig
     papers = sorted({p for p, _ in found})
-    paper = W.Dropdown(options=papers, description="paper")
+    if paper is not None and paper not in papers: raise ValueError(f"no results for paper {paper!r}; found {papers}")
+    paper = W.Dropdown(options=papers, value=paper or papers[0], description="paper")
     run = W.Dropdown(description="run")
     table = W.Dropdown(description="table")
     metric = W.Dropdown(description="metric")

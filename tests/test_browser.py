@@ -1,0 +1,111 @@
+"""The explorers as a user meets them: JupyterLab on localhost, the widgets notebook opened in Debian's Chromium
+(driven by Playwright; the system browser, never a downloaded one), Run All, then a control changed by hand."""
+import json, os, shutil, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright; no browser download needed)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (Debian: apt install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    "A JupyterLab server on a copy of the widgets notebook (so autosave never touches the repository)."
+    root = tmp_path_factory.mktemp("lab")
+    (root / "nbs").mkdir()
+    shutil.copy(ROOT / "nbs" / "92_widgets.ipynb", root / "nbs" / "explorers.ipynb")
+    (root / "outputs").symlink_to(ROOT / "outputs")
+    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # render every cell (JupyterLab 4 only puts the cells in view into the page by default)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    port, token = _free_port(), "shortcut-nb-test"
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+           "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"), "JUPYTER_CONFIG_DIR": str(root / "config")}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={token}",
+           f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+    if os.getuid() == 0: cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("JupyterLab did not start within 60 s")
+    yield url, token
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_explorers_respond_in_a_real_browser(lab):
+    url, token = lab
+    shots = Path(os.environ.get("SHORTCUT_NB_SCREENSHOTS", "/tmp"))
+    errors = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/lab/tree/nbs/explorers.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        for attempt in range(5):                     # Run ▸ Run All Cells, as a user does, once the kernel has connected
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            try:
+                page.wait_for_function("[...document.querySelectorAll('.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))",
+                                       timeout=20_000)
+                break
+            except playwright.TimeoutError:
+                page.keyboard.press("Escape")
+        # every explorer of the notebook draws (one <img> each, from the live kernel)
+        try:
+            page.wait_for_function("document.querySelectorAll('img.widget-image').length >= 8", timeout=240_000)
+        except Exception:
+            page.screenshot(path=str(shots / "explorers-failed.png"), full_page=True)
+            raise
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=300_000)
+        assert page.locator("[data-mime-type='application/vnd.jupyter.error']").count() == 0, "a cell raised"
+        # change a control of the shortcut explorer as a user would; its picture must change
+        maker = page.locator("select:has(option:text-is('ℓ∞ patch noise (SHR)'))").first
+        maker.scroll_into_view_if_needed()
+        image = maker.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]//img[contains(@class,'widget-image')]").first
+        before = image.get_attribute("src")
+        maker.select_option(label="ℓ∞ patch noise (SHR)")
+        page.wait_for_function("([img, old]) => img.getAttribute('src') !== old", arg=[image.element_handle(), before], timeout=60_000)
+        assert image.evaluate("img => img.naturalWidth") > 100
+        page.screenshot(path=str(shots / "explorers.png"))
+        browser.close()
+    serious = [e for e in errors if "favicon" not in e]
+    assert not serious, serious
+
+
+def test_docs_pages_render_their_figures(tmp_path):
+    "`make docs` pages: a paper's executed notebook shows its figures (decoded images) and its tables as HTML tables."
+    from shortcut_nb.docs import build_docs
+    index = build_docs(tmp_path, root=ROOT, only=["spurious_xbl", "92_widgets"])
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(index.as_uri())
+        page.click("text=spurious_xbl")
+        page.wait_for_load_state("load")
+        shown = page.evaluate("[...document.images].map(i => i.naturalWidth)")
+        assert len(shown) >= 5 and all(w > 0 for w in shown), shown
+        assert page.locator("table:has-text('· published')").count() >= 2   # the paper's tables as HTML, not printed Markdown
+        page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
+        page.goto((tmp_path / "92_widgets.html").as_uri())
+        explorers = page.evaluate("[...document.images].filter(i => i.naturalWidth > 0).length")
+        assert explorers >= 8, explorers                       # each explorer shows its picture without a kernel
+        browser.close()
