@@ -287,3 +287,18 @@ def test_model_builds_and_runs(name):
         out = m.eval()(torch.rand(2, c, s, s))
     assert tuple(out.shape) == (2, 7)
     if not big: assert torch.isfinite(out).all()
+
+
+# ---------------------------------------------------------------- the registries themselves
+
+KNOWN_MAKERS = ["ops_search", "ops_position", "ops_color", "randpix", "ops_fraction", "add_decoys", "add_trigger", "contrast_bias",
+                "colorize_by_class", "em_noise", "rem_noise", "tap_noise", "shr_noise", "ar_noise", "ntga_noise", "shuffle_perturbations"]
+KNOWN_DIAGNOSTICS = ["neuron_activations", "neuron_diagrams", "diagram_summary", "probe_cluster_diagnostic", "patch_exchange",
+                     "grad_cam", "contribution_cam", "reconstruct", "reconstruction_score", "linear_probe"]
+
+
+def test_registries_cover_every_maker_and_diagnostic():
+    "Removing an entry (and with it all of its checks) is a visible change, not a silent one."
+    for f in KNOWN_MAKERS: assert any(n == f or n.startswith(f + "_") for n in MAKERS), f"no MAKERS entry for {f}"
+    for f in KNOWN_DIAGNOSTICS: assert f in DIAGNOSTICS, f"no DIAGNOSTICS entry for {f}"
+    assert all(m.channels for m in MAKERS.values()) and all(m.budget in (None, "linf", "l2") for m in MAKERS.values())
