@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import torch
 from .config import generator
-from .data import ImageSet
+from .data import ImageSet, check_imageset, check_images
 
 # %% auto #0
 __all__ = ['BIAS_LEVELS', 'CIFAR_TRIGGER_VALUES', 'MNIST_TRIGGER_VALUES', 'TRIGGER_SIZE', 'CIFAR_CONTRAST_FACTORS',
@@ -54,6 +54,7 @@ def add_trigger(ds: ImageSet, level: int, values: tuple[float, ...] | None = Non
     """Paste a `size`×`size` square of value `values[class]` (in [0, 1], all channels) into every image.
     Level 1: top-left corner for all images; level 2/3: 3/5 random positions per class, each image takes one of
     its class's positions at random (both draws seeded). Returns a new ImageSet and what was done."""
+    check_imageset(ds)
     if level not in BIAS_LEVELS: raise ValueError(f"level must be one of {sorted(BIAS_LEVELS)}, got {level!r}")
     K = ds.num_classes
     values = CIFAR_TRIGGER_VALUES if values is None else tuple(values)
@@ -87,6 +88,10 @@ CIFAR_CONTRAST_FACTORS = (0.5, 2.0)  # vehicles, animals (paper §5.3.2)
 
 def adjust_contrast(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     "Per-image contrast (uint8 N×C×H×W, factors N ≥ 0): blend with the mean of each image's greyscale version, as torchvision does."
+    check_images(x, "x", channels=(1, 3), allow_float=False)
+    factors = torch.as_tensor(factors)
+    if factors.shape != (len(x),) or not torch.isfinite(factors).all() or factors.min() < 0:
+        raise ValueError(f"factors must be {len(x)} finite values ≥ 0 (one per image), got shape {tuple(factors.shape)}")
     xf = x.float() / 255
     gray = (xf * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1) if x.shape[1] == 3 else xf[:, 0]
     m = gray.mean((1, 2))[:, None, None, None]
@@ -95,6 +100,7 @@ def adjust_contrast(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
 
 def contrast_bias(ds: ImageSet, factors: tuple[float, ...] = CIFAR_CONTRAST_FACTORS) -> ContrastBias:
     "Change the contrast of every image by its class's factor (`factors[class]`, ≥ 0). Deterministic; input untouched."
+    check_imageset(ds, channels=(1, 3))   # grey level: luma of RGB, or the one grey channel; other counts are ambiguous
     if len(factors) != ds.num_classes: raise ValueError(f"need one contrast factor per class ({ds.num_classes}), got {len(factors)}")
     if min(factors) < 0: raise ValueError(f"contrast factors must be ≥ 0, got {factors}")
     f = torch.tensor(factors, dtype=torch.float32)[ds.y]

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .config import get_device, generator, seeded
-from .data import ImageSet
+from .data import ImageSet, check_imageset
 from .train import predict
 
 # %% auto #0
@@ -103,6 +103,7 @@ def pca_embed(ds: ImageSet, n_components: int = 2, seed: int = 0) -> np.ndarray:
 def probe_probabilities(classifier: nn.Module, probes: ImageSet, input_shape: tuple[int, int, int] | None = None,
                         batch_size: int = 1024) -> np.ndarray:
     "Class probabilities (N × K numpy) of `classifier` on the probe images; checks shape against `input_shape`."
+    check_imageset(probes, "probes")
     if input_shape is not None and tuple(probes.image_shape) != tuple(input_shape):
         raise ValueError(f"probe images are {tuple(probes.image_shape)} but the classifier takes {tuple(input_shape)} (C×H×W)")
     logits = predict(classifier, probes.x, batch_size)
@@ -162,6 +163,7 @@ def probe_cluster_diagnostic(classifier: nn.Module, probes: ImageSet, embedding:
     weighted k-means, average cluster probability and (for the VAE) decoded centres."""
     if embedding not in ("vae", "pca", "pixels"): raise ValueError(f"embedding must be 'vae', 'pca' or 'pixels', got {embedding!r}")
     if latent_dim < 1: raise ValueError(f"latent_dim must be ≥ 1, got {latent_dim}")
+    check_imageset(probes, "probes")
     probs = probe_probabilities(classifier, probes, input_shape)
     vae = None
     if embedding == "vae":

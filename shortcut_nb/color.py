@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 import torch
 from .config import generator
-from .data import ImageSet
+from .data import ImageSet, check_imageset
 
 # %% auto #0
 __all__ = ['NAMED_COLORS', 'colorize_by_class', 'to_rgb', 'solid_color_images']
@@ -26,6 +26,7 @@ def _rgb(c: str | Sequence[int]) -> torch.Tensor:
     return t
 
 def _check_gray(ds: ImageSet) -> None:
+    check_imageset(ds)
     if ds.image_shape[0] != 1: raise ValueError(f"expects grayscale images (1 channel), got {ds.image_shape[0]} channels")
 
 def colorize_by_class(ds: ImageSet, colors: dict[str | int, str | Sequence[int]]) -> ImageSet:

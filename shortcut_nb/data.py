@@ -14,13 +14,53 @@ from .config import data_root, data_root_is_user_set, cache_dir, verify_file, ge
 
 # %% auto #0
 __all__ = ['DATASETS', 'CIFAR10_CLASSES', 'CIFAR10_OFFICIAL', 'CIFAR10_JPEG', 'CELEBA_SIZE', 'IMAGENET_SIZE', 'IMAGENET_CLASSES',
-           'VEHICLES_VS_ANIMALS', 'EVEN_VS_ODD', 'unit_float', 'ImageSet', 'DataMissingError', 'DatasetSpec',
-           'decode_jpeg_stack', 'celeba_attributes', 'load_images', 'subset', 'select_classes', 'relabel']
+           'VEHICLES_VS_ANIMALS', 'EVEN_VS_ODD', 'unit_float', 'ImageSet', 'check_images', 'check_labels',
+           'check_imageset', 'DataMissingError', 'DatasetSpec', 'decode_jpeg_stack', 'celeba_attributes', 'load_images',
+           'subset', 'select_classes', 'relabel']
 
 # %% ../nbs/01_data.ipynb #c006
 def unit_float(x: torch.Tensor) -> torch.Tensor:
     "uint8 images → float32 in [0, 1]; float images are passed through as float32."
     return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+
+# %% ../nbs/01_data.ipynb #c007b
+def _images_problem(x, allow_float: bool = False) -> str | None:
+    "Why `x` is not a batch of images N×C×H×W (uint8; with `allow_float`, also finite float in [0, 1]), or None."
+    if not isinstance(x, torch.Tensor): return f"must be a torch.Tensor of images N×C×H×W, got {type(x).__name__}"
+    shape = tuple(x.shape)
+    if x.ndim != 4:
+        hint = " (one image? add a batch dimension with x[None])" if x.ndim == 3 else ""
+        return f"must be a 4-D tensor N×C×H×W, got a {x.ndim}-D tensor of shape {shape}{hint}"
+    if x.shape[1] > 4 and x.shape[3] <= 4:
+        return (f"looks channels-last (NHWC, shape {shape}): images must be N×C×H×W; "
+                f"use x.permute(0, 3, 1, 2)")
+    if x.is_floating_point():
+        bad = int((~torch.isfinite(x)).sum())
+        if bad: return f"contains {bad} NaN/inf pixel value(s)"
+        lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 0.0)
+        if not allow_float:
+            hint = " (values look like 0–255: use .round().to(torch.uint8))" if hi > 1 else " (float in [0, 1]: use (x * 255).round().to(torch.uint8))"
+            return f"must have dtype torch.uint8, got {x.dtype} with values in [{lo:.3g}, {hi:.3g}]{hint}"
+        if lo < 0 or hi > 1:
+            return (f"float images must lie in the range [0, 1], got values in [{lo:.3g}, {hi:.3g}]"
+                    + (" (0–255 values? divide by 255 or pass uint8)" if hi > 1 else ""))
+        return None
+    if x.dtype != torch.uint8:
+        return f"must have dtype torch.uint8{' or float in [0, 1]' if allow_float else ''}, got {x.dtype}"
+    return None
+
+def _labels_problem(y, n: int, num_classes: int | None = None, exact_dtype: bool = True) -> str | None:
+    "Why `y` is not one integer label in [0, num_classes) per image (int64 when `exact_dtype`), or None."
+    if not isinstance(y, torch.Tensor): return f"must be a torch.Tensor of labels, got {type(y).__name__}"
+    if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+        return f"must be integer class labels (int64), got {y.dtype}"
+    if exact_dtype and y.dtype != torch.int64: return f"must have dtype torch.int64, got {y.dtype}"
+    if y.shape != (n,):
+        return f"must be one label per image: {n} images but labels of shape {tuple(y.shape)} (length mismatch)"
+    if n and int(y.min()) < 0: return f"labels must be ≥ 0 (no negative labels), got {int(y.min())}"
+    if n and num_classes is not None and int(y.max()) >= num_classes:
+        return f"labels must lie in the range [0, {num_classes}) (one per class name), got a label {int(y.max())}"
+    return None
 
 # %% ../nbs/01_data.ipynb #c008
 @dataclass
@@ -33,14 +73,10 @@ class ImageSet:
     provenance: dict[str, str] = field(default_factory=dict)  # file -> md5 of what was read
 
     def __post_init__(self):
-        if not isinstance(self.x, torch.Tensor) or self.x.dtype != torch.uint8 or self.x.ndim != 4:
-            raise ValueError(f"ImageSet.x must be a uint8 tensor N×C×H×W, got {getattr(self.x, 'dtype', type(self.x))} "
-                             f"with shape {tuple(getattr(self.x, 'shape', ()))}")
-        if not isinstance(self.y, torch.Tensor) or self.y.dtype != torch.int64 or self.y.shape != (len(self.x),):
-            raise ValueError(f"ImageSet.y must be an int64 tensor of shape ({len(self.x)},), got "
-                             f"{getattr(self.y, 'dtype', type(self.y))} {tuple(getattr(self.y, 'shape', ()))}")
-        if len(self.y) and (int(self.y.min()) < 0 or int(self.y.max()) >= len(self.classes)):
-            raise ValueError(f"labels must lie in [0, {len(self.classes)}), got [{int(self.y.min())}, {int(self.y.max())}]")
+        why = _images_problem(self.x)   # uint8 N×C×H×W, not channels-last (the shared checks above)
+        if why: raise ValueError(f"ImageSet.x {why} (ImageSet.x must be a uint8 tensor N×C×H×W)")
+        why = _labels_problem(self.y, len(self.x), len(self.classes))
+        if why: raise ValueError(f"ImageSet.y {why}")
 
     def __len__(self) -> int: return len(self.y)
     @property
@@ -51,6 +87,7 @@ class ImageSet:
     def take(self, idx) -> ImageSet:
         "A new ImageSet with the images at `idx` (tensor, array or list of indices, or a boolean mask)."
         idx = torch.as_tensor(idx)
+        if idx.numel() == 0 and idx.dtype != torch.bool: idx = idx.long()   # `[]` is a float tensor: index nothing
         return ImageSet(self.x[idx], self.y[idx], list(self.classes), self.source, dict(self.provenance))
 
     def with_x(self, x: torch.Tensor, source_suffix: str = "") -> ImageSet:
@@ -63,6 +100,35 @@ class ImageSet:
 
     def __repr__(self):
         return f"ImageSet(n={len(self)}, shape={self.image_shape}, classes={self.num_classes}, source={self.source!r})"
+
+# %% ../nbs/01_data.ipynb #c009b
+def check_images(x, name: str = "x", channels: Sequence[int] | None = None, allow_float: bool = True) -> None:
+    "Raise a clear TypeError/ValueError unless `x` is a non-empty image batch N×C×H×W (uint8, or finite float in [0, 1])."
+    if not isinstance(x, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor of images N×C×H×W, got {type(x).__name__}")
+    why = _images_problem(x, allow_float)
+    if why: raise ValueError(f"{name} {why}")
+    if len(x) == 0: raise ValueError(f"{name} is empty (0 images)")
+    if channels is not None and x.shape[1] not in tuple(channels):
+        raise ValueError(f"{name} has {x.shape[1]} channel(s); this function needs {' or '.join(map(str, channels))} channel(s)")
+
+def check_labels(y, n: int, num_classes: int | None = None, name: str = "y") -> None:
+    "Raise a clear TypeError/ValueError unless `y` is one integer label in [0, num_classes) for each of `n` images."
+    if not isinstance(y, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor of labels, got {type(y).__name__}")
+    why = _labels_problem(y, n, num_classes, exact_dtype=False)
+    if why: raise ValueError(f"{name} {why}")
+
+def check_imageset(ds, name: str = "ds", channels: Sequence[int] | None = None, min_images: int = 1) -> None:
+    """Raise a clear TypeError/ValueError unless `ds` is a valid, non-empty `ImageSet` (re-checked: it may have been
+    changed since construction) with `channels` channels (any if None) and at least `min_images` images."""
+    if not isinstance(ds, ImageSet): raise TypeError(f"{name} must be an ImageSet, got {type(ds).__name__}")
+    why = _images_problem(ds.x)
+    if why: raise ValueError(f"{name}.x {why}")
+    why = _labels_problem(ds.y, len(ds.x), len(ds.classes))
+    if why: raise ValueError(f"{name}.y {why}")
+    if len(ds.x) == 0: raise ValueError(f"{name} is empty (0 images)")
+    if len(ds.x) < min_images: raise ValueError(f"{name} has {len(ds.x)} image(s); this function needs at least {min_images}")
+    if channels is not None and ds.x.shape[1] not in tuple(channels):
+        raise ValueError(f"{name} has {ds.x.shape[1]} channel(s); this function needs {' or '.join(map(str, channels))} channel(s)")
 
 # %% ../nbs/01_data.ipynb #c011
 class DataMissingError(FileNotFoundError):

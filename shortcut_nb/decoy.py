@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 import torch
 from .config import generator
-from .data import ImageSet
+from .data import ImageSet, check_imageset
 
 # %% auto #0
 __all__ = ['FMNIST_DECOY_CELLS', 'LAYOUTS', 'decoy_regions', 'grid_cell', 'Decoyed', 'add_decoys']
@@ -53,6 +53,7 @@ def add_decoys(ds: ImageSet, regions: torch.Tensor | None = None, size: int = 4,
                p: float = 1.0, seed: int = 0) -> Decoyed:
     """Paint class `k`'s `size`×`size` square at `regions[k]` into every image of class `k`
     (a seeded fraction `p` of them if `p < 1`). `value`: the square's shade (None: 255 − 25·label)."""
+    check_imageset(ds)
     n, c, h, w = ds.x.shape
     if h != w: raise ValueError(f"decoys expect square images, got {h}×{w}")
     if regions is None: regions = decoy_regions(ds.num_classes, h, size)

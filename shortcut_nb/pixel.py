@@ -8,7 +8,7 @@ import itertools
 from dataclasses import dataclass
 import torch
 from .config import generator
-from .data import ImageSet
+from .data import ImageSet, check_imageset, check_images, check_labels
 
 # %% auto #0
 __all__ = ['class_pixel_moments', 'PixelShortcut', 'boundary_colors', 'ops_objective', 'ops_search', 'apply_pixels',
@@ -68,22 +68,18 @@ def ops_objective(mean: torch.Tensor, cov: torch.Tensor, eps: float = 1e-12) -> 
 
 def _as_imageset(x: torch.Tensor, y: torch.Tensor, classes: list[str] | None) -> ImageSet:
     "uint8 images, or float images in [0, 1] (quantised to uint8 as a released dataset would be), with labels."
-    if not isinstance(x, torch.Tensor) or x.ndim != 4: raise ValueError(f"x must be an N×C×H×W tensor, got {getattr(x, 'shape', type(x))}")
-    if x.is_floating_point():
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0 or hi > 1: raise ValueError(f"float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
-        x = (x * 255).round().to(torch.uint8)
-    elif x.dtype != torch.uint8: raise ValueError(f"images must be uint8 or float in [0, 1], got {x.dtype}")
-    y = torch.as_tensor(y)
-    if y.shape != (len(x),): raise ValueError(f"need one label per image: {len(x)} images, labels of shape {tuple(y.shape)}")
-    if len(y) and int(y.min()) < 0: raise ValueError(f"labels must be ≥ 0, got {int(y.min())}")
-    return ImageSet(x, y.long(), classes or [str(i) for i in range(int(y.max()) + 1)])
+    check_images(x, "x", allow_float=True)          # finite, N×C×H×W, non-empty; float only in [0, 1]
+    if y is None: raise TypeError("ops_search takes an ImageSet, or an image tensor x with its labels y; got a tensor without labels")
+    check_labels(y, len(x), len(classes) if classes else None, "y")   # integer (float labels would be truncated)
+    if x.is_floating_point(): x = (x * 255).round().to(torch.uint8)
+    return ImageSet(x, y.long(), list(classes) if classes else [str(i) for i in range(int(y.max()) + 1)])
 
 def ops_search(x: torch.Tensor | ImageSet, y: torch.Tensor | None = None, n_pixels: int = 1,
                classes: list[str] | None = None) -> PixelShortcut:
     """OPS search (Eq. 1–2, Algorithm 1): for each class, the `n_pixels` best positions (distinct, best first),
     each with its best boundary colour. Takes an ImageSet, or uint8 images `x` (N×C×H×W) and labels `y`."""
-    ds = x if isinstance(x, ImageSet) else _as_imageset(x, y, classes)
+    if isinstance(x, ImageSet): check_imageset(x, "x"); ds = x
+    else: ds = _as_imageset(x, y, classes)
     C, H, W = ds.image_shape
     if not 1 <= n_pixels <= H * W: raise ValueError(f"n_pixels must be in [1, {H * W}], got {n_pixels}")
     n, mean, cov = class_pixel_moments(ds)
@@ -99,6 +95,7 @@ def ops_search(x: torch.Tensor | ImageSet, y: torch.Tensor | None = None, n_pixe
 # %% ../nbs/02c_pixel.ipynb #15951405
 def apply_pixels(ds: ImageSet, positions: torch.Tensor, colors: torch.Tensor) -> ImageSet:
     """Set per-image pixels: `positions` (N×P×2 row/col) to `colors` (N×P×C in [0, 1]); a new ImageSet, input untouched."""
+    check_imageset(ds)
     N, P = positions.shape[:2]
     if len(positions) != len(ds) or colors.shape[:2] != (N, P) or colors.shape[2] != ds.image_shape[0]:
         raise ValueError(f"positions must be N×P×2 and colors N×P×C for N={len(ds)}, C={ds.image_shape[0]}; "
@@ -114,6 +111,7 @@ def apply_pixels(ds: ImageSet, positions: torch.Tensor, colors: torch.Tensor) ->
 
 def apply_shortcut(ds: ImageSet, shortcut: PixelShortcut) -> ImageSet:
     "Apply a class-wise pixel pattern (Algorithm 1, lines 3–7): every image gets its class's pixels and colours."
+    check_imageset(ds)
     if shortcut.positions.shape[0] != ds.num_classes:
         raise ValueError(f"pattern has {shortcut.positions.shape[0]} classes, dataset has {ds.num_classes}")
     out = apply_pixels(ds, shortcut.positions[ds.y], shortcut.colors[ds.y])
@@ -123,6 +121,9 @@ def apply_shortcut(ds: ImageSet, shortcut: PixelShortcut) -> ImageSet:
 # %% ../nbs/02c_pixel.ipynb #f37e8a13
 def ops_position(ds: ImageSet, shortcut: PixelShortcut, seed: int = 0) -> ImageSet:
     "OPS-Position: each class's searched position(s), a uniformly random colour per image."
+    check_imageset(ds)
+    if shortcut.positions.shape[0] != ds.num_classes:
+        raise ValueError(f"pattern has {shortcut.positions.shape[0]} classes, dataset has {ds.num_classes}")
     P, C = shortcut.n_pixels, ds.image_shape[0]
     cols = torch.rand(len(ds), P, C, generator=generator(seed))
     out = apply_pixels(ds, shortcut.positions[ds.y], cols); out.source = ds.source + " + OPS-Position"
@@ -143,8 +144,11 @@ def class_colors(K: int, C: int) -> torch.Tensor:
 
 def ops_color(ds: ImageSet, colors: torch.Tensor | None = None) -> ImageSet:
     "OPS-Color: class colour written at each image's pixel furthest (ℓ2) from that colour."
+    check_imageset(ds)
     K, (C, H, W) = ds.num_classes, ds.image_shape
-    colors = class_colors(K, C) if colors is None else colors
+    colors = class_colors(K, C) if colors is None else torch.as_tensor(colors, dtype=torch.float32)
+    if colors.shape != (K, C) or not torch.isfinite(colors).all() or colors.min() < 0 or colors.max() > 1:
+        raise ValueError(f"colors must be one colour per class in [0, 1], shape {(K, C)}; got {tuple(colors.shape)}")
     target = colors[ds.y].float()                                            # N×C
     d2 = ((ds.x.float() / 255 - target[:, :, None, None]) ** 2).sum(1).flatten(1)  # N×HW
     far = d2.argmax(1)
@@ -154,6 +158,7 @@ def ops_color(ds: ImageSet, colors: torch.Tensor | None = None) -> ImageSet:
 
 def randpix(ds: ImageSet, seed: int = 0) -> PixelShortcut:
     "RandPix baseline: a random position and random boundary colour per class (fixed within the class)."
+    check_imageset(ds)
     K, (C, H, W) = ds.num_classes, ds.image_shape
     g = generator(seed)
     pos = torch.stack([torch.randint(0, H, (K,), generator=g), torch.randint(0, W, (K,), generator=g)], -1)
@@ -164,6 +169,7 @@ def ops_fraction(ds: ImageSet, fraction: float, noisy_upload: bool = False, seed
                  noise: float = 8 / 255) -> tuple[ImageSet, PixelShortcut]:
     """Search OPS on a random `fraction` of each class of `ds`, apply it to all images (Clean-Upload); with `noisy_upload`,
     images outside the searched part first get uniform noise in ±`noise` (Noisy-Upload)."""
+    check_imageset(ds)
     if not 0 < fraction <= 1: raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     g = generator(seed)
     picked = torch.zeros(len(ds), dtype=torch.bool)

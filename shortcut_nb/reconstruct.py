@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .config import generator, get_device
-from .data import ImageSet
+from .data import ImageSet, check_imageset, check_images
 
 # %% auto #0
 __all__ = ['HAIM_CIFAR', 'HAIM_MNIST', 'HAIM_ITERS', 'HAIM_SPACE', 'TINY_FOOD', 'TINY_ANIMALS', 'homogeneous_mlp',
@@ -59,6 +59,7 @@ def to_model_space(ds: ImageSet, mean: torch.Tensor | None = None, dtype: torch.
                    device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A binary ImageSet as (images in [0, 1] minus `mean` (default: this set's mean image), labels ±1, mean).
     Class 0 → −1, class 1 → +1."""
+    check_imageset(ds)
     if ds.num_classes != 2 or (len(ds) and int(ds.y.max()) > 1):
         raise ValueError(f"reconstruction needs a binary task (2 classes); got {ds.num_classes} classes {ds.classes}")
     x = ds.floats(device).to(dtype)
@@ -255,6 +256,10 @@ def reconstruction_score(train01: torch.Tensor, recon: torch.Tensor, mean: torch
                          downsample: int = 2) -> Score:
     """Eq. 9: pair every training image (N×C×H×W in [0, 1]) with its nearest rescaled reconstruction
     (`recon` in model space, + `mean`), SSIM per pair, sorted; mean of the best `k`."""
+    check_images(train01, "train01")
+    if train01.dtype == torch.uint8: train01 = train01.float() / 255   # released uint8 images: to [0, 1], not 0–255
+    if not isinstance(recon, torch.Tensor) or not torch.isfinite(recon).all():
+        raise ValueError("recon must be a tensor of reconstructions without NaN/inf values (did the reconstruction diverge?)")
     if train01.shape[1:] != recon.shape[1:]: raise ValueError(f"shapes differ: {tuple(train01.shape)} vs {tuple(recon.shape)}")
     if k < 1: raise ValueError(f"k must be ≥ 1, got {k}")
     if k > len(train01):

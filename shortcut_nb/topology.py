@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 from .config import get_device, generator
-from .data import unit_float
+from .data import unit_float, check_images, check_imageset
 
 # %% auto #0
 __all__ = ['CORRELATIONS', 'BACKENDS', 'neuron_layers', 'collect_activations', 'patch_stimuli', 'NeuronActivations',
@@ -29,6 +29,7 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers: list[str] | N
     """Outputs of `layers` (default: every Conv2d/Linear) for inputs `x` (uint8 or float in [0, 1]):
     {layer: N × units}; a conv channel is one unit, reduced over space by `reduce` ('max' or 'mean')."""
     if reduce not in ("max", "mean"): raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
+    check_images(x, "x")
     layers = layers or neuron_layers(model)
     if not layers: raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layers to take neurons from")
     mods = dict(model.named_modules())
@@ -116,6 +117,8 @@ def correlation_distance(acts: np.ndarray, corr: str = "pearson") -> tuple[np.nd
     if (~keep).any():
         warnings.warn(f"dropping {(~keep).sum()} constant neuron(s) of {len(acts)}: their correlation is undefined")
     a = acts[keep]
+    if len(a) < 2: raise ValueError(f"need ≥ 2 non-constant neurons for a distance matrix, got {len(a)} of {len(acts)} "
+                                    "(constant activations: are the images all alike, or the model untrained/dead?)")
     if corr == "pearson": rho = np.corrcoef(a)
     elif corr == "cosine":
         u = a / np.linalg.norm(a, axis=1, keepdims=True); rho = u @ u.T
@@ -177,7 +180,11 @@ def welch_ttest(a, b) -> tuple[float, float]:
 
 def diagram_summary(dgms: list[np.ndarray], k: int = 5) -> dict[str, float]:
     "The headline numbers of a [H0, H1] pair: average and top-k persistence and feature count of H1."
-    h1 = dgms[1]
+    if not isinstance(dgms, (list, tuple)) or len(dgms) < 2:
+        raise ValueError(f"dgms must be the diagrams [H0, H1, …] (maxdim ≥ 1), got {type(dgms).__name__} of length {len(dgms) if hasattr(dgms, '__len__') else '?'}")
+    h1 = np.asarray(dgms[1], dtype=np.float64)
+    if h1.size and (h1.ndim != 2 or h1.shape[1] != 2 or np.isnan(h1).any()):
+        raise ValueError(f"an H1 diagram is a K×2 array of (birth, death) without NaN, got shape {h1.shape}")
     return {"avg_pd1": avg_persistence(h1), f"top{k}_pd1": topk_persistence(h1, k), "n_pd1": n_features(h1)}
 
 # %% ../nbs/06a_topology.ipynb #c018
@@ -234,6 +241,7 @@ def penultimate_features(model: nn.Module, x: torch.Tensor, batch_size: int = 51
     "Inputs of the model's last Linear layer for images `x` (N × features)."
     last = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not last: raise ValueError("the model has no Linear layer to probe")
+    check_images(x, "x")
     feats = []
     h = last[-1].register_forward_hook(lambda _, inp, __: feats.append(inp[0].float().flatten(1).cpu()))
     dev = next(model.parameters()).device; was = model.training; model.eval()
@@ -248,6 +256,9 @@ def linear_probe(model: nn.Module, train, test, C: float = 1.0, max_iter: int = 
     "Accuracy on `test` of a logistic-regression head refitted on frozen penultimate features of `train` (ImageSets)."
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    check_imageset(train, "train"); check_imageset(test, "test")
+    if train.image_shape != test.image_shape: raise ValueError(f"train images are {train.image_shape}, test images {test.image_shape}")
+    if len(train.y.unique()) < 2: raise ValueError(f"a linear probe needs train images of ≥ 2 classes, got only class {train.y.unique().tolist()}")
     ftr, fte = penultimate_features(model, train.x), penultimate_features(model, test.x)
     sc = StandardScaler().fit(ftr)
     clf = LogisticRegression(C=C, max_iter=max_iter).fit(sc.transform(ftr), train.y.numpy())

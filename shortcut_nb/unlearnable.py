@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from .config import generator, get_device, seeded
-from .data import ImageSet, unit_float
+from .data import ImageSet, unit_float, check_imageset
 from .models import make_model
 from .train import TrainConfig, fit, evaluate
 from .adversarial import pgd
@@ -79,12 +79,14 @@ def em_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, step: 
              train_steps: int = 10, max_rounds: int = 20, stop_acc: float = 0.99, batch_size: int = 128, seed: int = 0,
              device: str | None = None) -> Poison:
     "Sample-wise error-minimising noise (Huang et al. 2021): bi-level min-min with surrogate `arch`, ℓ∞ ≤ `eps`."
+    check_imageset(ds)
     return _min_min(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device, name="EM")
 
 def rem_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, adv_eps: float = 4 / 255, step: float = 0.8 / 255,
               pgd_steps: int = 10, adv_steps: int = 5, train_steps: int = 10, max_rounds: int = 20, stop_acc: float = 0.99,
               batch_size: int = 128, seed: int = 0, device: str | None = None) -> Poison:
     "Robust error-minimising noise (Fu et al. 2022): min over δᵤ (ℓ∞ ≤ eps) of max over δₐ (ℓ∞ ≤ adv_eps < eps)."
+    check_imageset(ds)
     if not 0 < adv_eps < eps: raise ValueError(f"REM needs 0 < adv_eps < eps (ρₐ < ρᵤ), got {adv_eps} and {eps}")
     return _min_min(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device,
                     adv_eps=adv_eps, adv_steps=adv_steps, name="REM")
@@ -96,6 +98,7 @@ def tap_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, step:
     """Targeted adversarial poisoning (Fowl et al. 2021) from a surrogate trained on clean `ds`; ℓ∞ ≤ `eps`.
     The surrogate trains with `surrogate_config` (default: `surrogate_epochs` epochs of the standard recipe);
     `info["surrogate_clean_acc"]` is its accuracy on `ds`, i.e. whether it was trained at all."""
+    check_imageset(ds)
     dev = get_device(device)
     model = make_model(arch, ds.image_shape[0], ds.num_classes, seed=seed)
     cfg = surrogate_config or TrainConfig(epochs=surrogate_epochs, seed=seed, name="tap-surrogate")
@@ -111,6 +114,7 @@ def tap_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, step:
 # %% ../nbs/04c_unlearnable.ipynb #d0aa06b2
 def shr_noise(ds: ImageSet, eps: float = 8 / 255, patch: int = 8, spread: float = 0.3, seed: int = 0) -> Poison:
     "Class-wise Gaussian patch noise tiled over the image (Yu et al. 2022 synthetic shortcuts); ℓ∞ ≤ `eps`."
+    check_imageset(ds)
     C, H, W = ds.image_shape
     if patch < 1 or H % patch or W % patch: raise ValueError(f"patch must divide the image size {H}×{W}, got {patch}")
     g = generator(seed)
@@ -121,6 +125,7 @@ def shr_noise(ds: ImageSet, eps: float = 8 / 255, patch: int = 8, spread: float 
 
 def ar_noise(ds: ImageSet, eps: float = 1.0, seed: int = 0) -> Poison:
     "Class-wise autoregressive noise (Sandoval-Segura et al. 2022), each image scaled to ℓ2 norm `eps`."
+    check_imageset(ds)
     C, H, W = ds.image_shape; g = generator(seed)
     coef = torch.rand(ds.num_classes, C, 8, generator=g) * 2 - 1
     coef = coef / coef.sum(-1, keepdim=True).where(coef.sum(-1, keepdim=True).abs() > 0.1, torch.tensor(1.0))
@@ -172,6 +177,7 @@ def ntga_noise(ds: ImageSet, eps: float = 8 / 255, step: float = 1 / 255, steps:
     PGD (`steps` × `step`, within `eps`) that maximises the cross-entropy, on `n_target` clean images from
     outside the block, of the NTK-GP trained for time `t` on the perturbed block."""
     from tqdm.auto import tqdm
+    check_imageset(ds)
     if len(ds) < 4: raise ValueError(f"NTGA needs at least 4 images, got {len(ds)}")
     dev = get_device(device); g = generator(seed)
     x = unit_float(ds.x).to(dev); y = ds.y.to(dev); K = ds.num_classes
@@ -204,6 +210,7 @@ def ntga_noise(ds: ImageSet, eps: float = 8 / 255, step: float = 1 / 255, steps:
 # %% ../nbs/04c_unlearnable.ipynb #c106
 def shuffle_perturbations(clean: ImageSet, perturbed: ImageSet, seed: int = 0) -> ImageSet:
     "{(x_j + δ_i, y_i)}: the perturbations of `perturbed` (relative to `clean`) moved onto a random permutation of the images."
+    check_imageset(clean, "clean"); check_imageset(perturbed, "perturbed")
     if clean.x.shape != perturbed.x.shape or not torch.equal(clean.y, perturbed.y):
         raise ValueError(f"clean and perturbed must be the same images with the same labels; got {tuple(clean.x.shape)} "
                          f"and {tuple(perturbed.x.shape)}")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .config import generator, get_device, seeded
-from .data import ImageSet, unit_float
+from .data import ImageSet, unit_float, check_imageset, check_images
 from .models import register_model, make_model
 from .train import TrainConfig, TrainResult, evaluate, lr_factor
 
@@ -217,6 +217,7 @@ def patch_exchange(model: nn.Module, sources: ImageSet, targets: ImageSet, sourc
                    batch_size: int = 512, local: bool = True, max_weights: int = 2**27) -> PatchExchange:
     "Exchange every `patch`×`patch` patch of each source with every target; MC-dropout certainty of the source class."
     _check_passes(passes); check_mc_model(model)
+    check_imageset(sources, f"sources (images of class {source_class!r})"); check_imageset(targets, f"targets (images of class {target_class!r})")
     sc, tc = _class_index(sources, source_class), _class_index(targets, target_class)
     if sc == tc: raise ValueError(f"source and target class are both {sources.classes[sc]!r}; the targets must come from another class")
     if len(sources) == 0 or len(targets) == 0: raise ValueError("need at least one source and one target image")
@@ -245,6 +246,8 @@ def _cam_and_logits(model: nn.Module, x: torch.Tensor, cls: torch.Tensor, create
         a = model.features(x)
         if not a.requires_grad: a.requires_grad_(True)
         logits = model.head(a)
+        if len(cls) and (int(cls.min()) < 0 or int(cls.max()) >= logits.shape[1]):
+            raise ValueError(f"cls must lie in the range [0, {logits.shape[1]}) (the model's classes), got [{int(cls.min())}, {int(cls.max())}]")
         score = logits.gather(1, cls.view(-1, 1).to(logits.device)).sum()
         g, = torch.autograd.grad(score, a, create_graph=create_graph)
         cam = F.relu((g.mean((2, 3), keepdim=True) * a).sum(1))              # N×h×w
@@ -253,8 +256,14 @@ def _cam_and_logits(model: nn.Module, x: torch.Tensor, cls: torch.Tensor, create
     return cam, logits
 
 def grad_cam(model: nn.Module, x: torch.Tensor, cls: torch.Tensor | int, create_graph: bool = False) -> torch.Tensor:
-    "Grad-CAM maps (N×h×w, ≥ 0) of `model` for class `cls` (one per image, or one for all) on float images `x`."
-    cls = torch.as_tensor(cls).expand(len(x))
+    "Grad-CAM maps (N×h×w, ≥ 0) of `model` for class `cls` (one per image, or one for all) on images `x` (float in [0, 1] or uint8)."
+    check_images(x, "x")
+    x = unit_float(x)
+    cls = torch.as_tensor(cls)
+    if cls.dtype == torch.bool or cls.is_floating_point(): raise ValueError(f"cls must be integer class indices, got {cls.dtype}")
+    if cls.ndim > 1 or cls.numel() not in (1, len(x)):
+        raise ValueError(f"cls must be one class index, or one label per image ({len(x)} images), got shape {tuple(cls.shape)} (length mismatch)")
+    cls = cls.reshape(-1).expand(len(x))
     cam, _ = _cam_and_logits(model, x, cls, create_graph)
     return cam if create_graph else cam.detach()
 
@@ -268,7 +277,8 @@ def _contrib_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
 
 def contribution_cam(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     "Per-position contribution of the feature maps to every class logit (N×K×h×w); summed over positions plus bias = logits."
-    return _contrib_and_logits(model, x)[0]
+    check_images(x, "x")
+    return _contrib_and_logits(model, unit_float(x))[0]
 
 def norm_cam(cam: torch.Tensor, eps: float = 1e-8, detach: bool = False) -> torch.Tensor:
     "Scale each map (first dimension = images) to a maximum of 1; `detach`: treat the scale as a constant."
