@@ -35,7 +35,7 @@ def doc_sources(root: str | Path | None = None, scale: str = "cpu") -> list[tupl
     at `scale` (`outputs/<paper>/<scale>/<paper>.ipynb`), or its source notebook when that scale has not been run."""
     root = Path(root) if root else project_root()
     if not (root / "nbs").is_dir(): raise FileNotFoundError(f"no nbs/ folder in {root}: give the project's root")
-    pages = [("Library", p.stem, p) for p in sorted((root / "nbs").glob("*.ipynb"))]
+    pages = [("Library", "overview" if p.stem == "index" else p.stem, p) for p in sorted((root / "nbs").glob("*.ipynb"))]   # index.html is the site's own
     for src in sorted((root / "papers").glob("*.ipynb")):
         done = root / "outputs" / src.stem / scale / src.name
         pages.append(("Papers", src.stem, done if done.exists() else src))
