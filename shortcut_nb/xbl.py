@@ -15,9 +15,9 @@ from .models import register_model, make_model
 from .train import TrainConfig, TrainResult, evaluate, lr_factor
 
 # %% auto #0
-__all__ = ['EXPLAINERS', 'XBLNet', 'xbl_cnn', 'check_mc_model', 'mc_masks', 'mc_probs', 'mc_probs_loop', 'patch_masks',
-           'exchange_patches', 'swap_patch', 'PatchExchange', 'patch_exchange', 'grad_cam', 'contribution_cam',
-           'norm_cam', 'dilate_mask', 'rrr_loss', 'rrr_finetune']
+__all__ = ['ATTRIBUTIONS', 'EXPLAINERS', 'XBLNet', 'xbl_cnn', 'check_mc_model', 'mc_masks', 'mc_probs', 'mc_probs_loop',
+           'patch_masks', 'exchange_patches', 'swap_patch', 'PatchExchange', 'patch_exchange', 'grad_cam',
+           'contribution_cam', 'norm_cam', 'attribution_map', 'mass_on', 'dilate_mask', 'rrr_loss', 'rrr_finetune']
 
 # %% ../nbs/07_xbl.ipynb #c006
 class XBLNet(nn.Module):
@@ -284,6 +284,68 @@ def norm_cam(cam: torch.Tensor, eps: float = 1e-8, detach: bool = False) -> torc
     "Scale each map (first dimension = images) to a maximum of 1; `detach`: treat the scale as a constant."
     mx = cam.flatten(1).amax(1).view(-1, *[1] * (cam.ndim - 1))
     return cam / ((mx.detach() if detach else mx) + eps)
+
+# %% ../nbs/07_xbl.ipynb #c023d
+ATTRIBUTIONS = ("gradcam", "gradcam_signed", "grad_x_act", "saliency", "input_x_grad", "integrated_gradients", "contrib")
+
+def _check_cls(cls: torch.Tensor | int, n: int) -> torch.Tensor:
+    cls = torch.as_tensor(cls)
+    if cls.dtype == torch.bool or cls.is_floating_point(): raise ValueError(f"cls must be integer class indices, got {cls.dtype}")
+    if cls.ndim > 1 or cls.numel() not in (1, n):
+        raise ValueError(f"cls must be one class index, or one label per image ({n} images), got shape {tuple(cls.shape)} (length mismatch)")
+    return cls.reshape(-1).expand(n)
+
+def _input_grad(model: nn.Module, x: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        score = model(x).gather(1, cls.view(-1, 1)).sum()
+        g, = torch.autograd.grad(score, x)
+    return g
+
+def _feature_grad(model: nn.Module, x: torch.Tensor, cls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.enable_grad():
+        a = model.features(x)
+        score = model.head(a).gather(1, cls.view(-1, 1)).sum()
+        g, = torch.autograd.grad(score, a)
+    return a.detach(), g
+
+def _to_image(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return m if m.shape[-2:] == size else F.interpolate(m[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+def attribution_map(model: nn.Module, x: torch.Tensor, cls: torch.Tensor | int, method: str = "gradcam",
+                    steps: int = 32) -> torch.Tensor:
+    """Non-negative importance map (N×H×W) of `method` (one of `ATTRIBUTIONS`) for class `cls` on images `x`
+    (uint8 or float in [0, 1]); the model is explained in eval mode. `steps`: integrated-gradients path points."""
+    if method not in ATTRIBUTIONS: raise ValueError(f"unknown attribution {method!r}; choose one of {', '.join(ATTRIBUTIONS)}")
+    if steps < 1: raise ValueError(f"steps must be ≥ 1, got {steps}")
+    check_images(x, "x")
+    x = unit_float(x)
+    cls = _check_cls(cls, len(x))
+    size = tuple(x.shape[-2:])
+    was_training = model.training
+    model.eval()
+    try:
+        if method == "gradcam": return grad_cam(model, x, cls)
+        if method in ("gradcam_signed", "grad_x_act"):
+            a, g = _feature_grad(model, x, cls)
+            w = g.mean((2, 3), keepdim=True) if method == "gradcam_signed" else g
+            return _to_image((w * a).sum(1).abs(), size)
+        if method == "saliency": return _input_grad(model, x, cls).abs().sum(1)
+        if method == "input_x_grad": return (x * _input_grad(model, x, cls)).sum(1).abs()
+        if method == "integrated_gradients":
+            grads = sum(_input_grad(model, x * ((k + 0.5) / steps), cls) for k in range(steps)) / steps
+            return (x * grads).sum(1).abs()
+        with torch.no_grad(): return contribution_cam(model, x)[torch.arange(len(x)), cls].abs()
+    finally:
+        model.train(was_training)
+
+def mass_on(maps: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean over images of the share of each map's mass (N×H×W, ≥ 0) that lies on its `mask` (N×H×W bool): every
+    image counts once, whatever its map's scale. Images whose map is all zero are left out; NaN when all are."""
+    if maps.shape != mask.shape: raise ValueError(f"maps {tuple(maps.shape)} and mask {tuple(mask.shape)} must have the same shape")
+    total = maps.flatten(1).sum(1)
+    share = (maps * mask).flatten(1).sum(1) / total.clamp(min=1e-30)
+    return float(share[total > 0].mean()) if bool((total > 0).any()) else float("nan")
 
 # %% ../nbs/07_xbl.ipynb #c025
 EXPLAINERS = ("gradcam", "contrib")
