@@ -236,9 +236,9 @@ def test_different_seed_different_numbers(probe_runs):
     assert not same, f"{what} that ignore the seed (same result for seeds 0 and 1): {same}"
 
 
+@pytest.mark.parametrize("probe_runs", ["archs"], indirect=True)
 def test_probe_covers_every_registered_architecture(probe_runs):
     what, a, _, _ = probe_runs
-    if what != "archs": pytest.skip("architectures only")
     import shortcut_nb.xbl  # noqa: F401
     from shortcut_nb.models import MODELS
     assert set(a) == set(MODELS) and "xbl_cnn" in a
