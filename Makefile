@@ -14,7 +14,7 @@ ifeq ($(origin SHORTCUT_NB_DATA), undefined)
   endif
 endif
 
-.PHONY: setup test reproduce paper bench readme sync check-sync lab docs
+.PHONY: setup test test-determinism reproduce paper bench readme sync check-sync lab docs
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: settings.ini setup.py
@@ -26,6 +26,9 @@ $(VENV)/.installed: settings.ini setup.py
 test: setup            ## notebook cells as tests, then pytest (papermill smoke runs, bad inputs, CLI)
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --do_print   # 2 workers × 1 thread: no oversubscription
 	$(PY) -m pytest -q tests
+
+test-determinism: setup  ## same seed, same numbers in two processes: every architecture, maker and paper at smoke (≈ 10 min on 2 cores)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_determinism.py
 
 reproduce: setup       ## every paper at SCALE (default cpu) → outputs/<paper>/<scale>/
 	$(BIN)/shortcut-nb reproduce --scale $(SCALE)

@@ -15,7 +15,7 @@ import pandas as pd
 __all__ = ['VERDICTS', 'CLAIM_COLUMNS', 'RECORDED_PACKAGES', 'project_root', 'load_published', 'published_long', 'summarise',
            'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'MarkdownText',
            'show_tables', 'claim_difference', 'claim_order', 'claim_bound', 'write_claims', 'check_claims',
-           'claims_metrics', 'device_info', 'write_run_json']
+           'claims_metrics', 'device_info', 'write_run_json', 'determinism_info']
 
 # %% ../nbs/90_report.ipynb #c006
 def project_root(start: str | Path | None = None) -> Path:
@@ -300,9 +300,37 @@ def write_run_json(out_dir: str | Path, params: dict[str, Any], datasets: Sequen
         try: versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError: pass
     rec = {"params": _jsonable(params), "code": code_version(), "packages": versions, "device": device_info(),
+           "determinism": determinism_info(),
            "datasets": [{"source": ds.source, "files": ds.provenance} for ds in (datasets or [])],
            "wall_seconds": None if started is None else round(time.time() - started, 1),
            "written": time.strftime("%Y-%m-%dT%H:%M:%S"), **_jsonable(extra)}
     p = Path(out_dir) / "run.json"; p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(rec, indent=1))
     return p
+
+# %% ../nbs/90_report.ipynb #d7e2c002
+def determinism_info() -> dict[str, Any]:
+    """The settings that decide whether a rerun gives bit-identical numbers: the device, PyTorch's deterministic-algorithms
+    switch, the cuDNN and TF32 flags, the cuBLAS workspace, thread count and PYTHONHASHSEED; `bitwise_reproducible` says
+    whether the same seed is expected to give the same bits (CPU: yes; CUDA: only with deterministic algorithms and
+    deterministic, non-benchmarking cuDNN), `note` why."""
+    import torch
+    from shortcut_nb.config import get_device
+    dev = get_device().type
+    cudnn = torch.backends.cudnn
+    info = {"device": dev, "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_enabled": bool(cudnn.enabled), "cudnn_deterministic": bool(cudnn.deterministic),
+            "cudnn_benchmark": bool(cudnn.benchmark), "cudnn_allow_tf32": bool(cudnn.allow_tf32),
+            "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+            "torch_threads": torch.get_num_threads(), "pythonhashseed": os.environ.get("PYTHONHASHSEED")}
+    if dev != "cuda":
+        info.update(bitwise_reproducible=True, note="CPU: the same seed and thread count give the same bits")
+    elif info["deterministic_algorithms"] and not info["deterministic_warn_only"] and info["cudnn_deterministic"] and not info["cudnn_benchmark"]:
+        info.update(bitwise_reproducible=True, note="CUDA with deterministic algorithms and deterministic cuDNN")
+    else:
+        info.update(bitwise_reproducible=False, note="CUDA without torch.use_deterministic_algorithms(True) (or with cuDNN "
+                    "benchmarking): some kernels may change the last bits from run to run; differences beyond that are real")
+    return info

@@ -41,6 +41,13 @@ def _release(ds: ImageSet, delta: torch.Tensor, norm: str, eps: float, name: str
 # %% ../nbs/04c_unlearnable.ipynb #1cf9cf69
 def _min_min(ds: ImageSet, arch: str, eps: float, step: float, pgd_steps: int, train_steps: int, max_rounds: int,
              stop_acc: float, batch_size: int, seed: int, device, adv_eps: float = 0.0, adv_steps: int = 0, name: str = "EM"):
+    # a surrogate with dropout draws its masks from the global RNG: seed it for the run (and restore it afterwards)
+    with seeded(seed):
+        return _min_min_rounds(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device,
+                               adv_eps, adv_steps, name)
+
+def _min_min_rounds(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device,
+                    adv_eps, adv_steps, name):
     dev = get_device(device)
     model = make_model(arch, ds.image_shape[0], ds.num_classes, seed=seed).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)

@@ -17,3 +17,27 @@ def shared_data() -> Path:
         pytest.skip(f"no shared data root at {d} (set SHORTCUT_NB_DATA)")
     os.environ["SHORTCUT_NB_DATA"] = str(d)
     return d
+
+
+@pytest.fixture(scope="session")
+def smoke_run(shared_data, tmp_path_factory):
+    """`smoke_run(name)`: the outputs folder of paper `name` run at smoke scale (papermill, its own kernel process,
+    a fresh cache). Each paper runs once per session: the results-contract tests and the two-process determinism
+    test share that run."""
+    from shortcut_nb.runner import run_paper
+    runs: dict = {}
+    def run(name: str) -> Path:
+        if name not in runs:
+            base = tmp_path_factory.mktemp(f"smoke-{name}")
+            old = os.environ.get("SHORTCUT_NB_CACHE")
+            os.environ["SHORTCUT_NB_CACHE"] = str(base / "cache")    # a fresh cache: every number is computed
+            try:
+                runs[name] = run_paper(name, "smoke", out_root=base / "outputs", progress=False)
+            except Exception as e:                                    # fail every user of the run, without rerunning it
+                runs[name] = e
+            finally:
+                if old is None: os.environ.pop("SHORTCUT_NB_CACHE", None)
+                else: os.environ["SHORTCUT_NB_CACHE"] = old
+        if isinstance(runs[name], Exception): raise runs[name]
+        return runs[name]
+    return run

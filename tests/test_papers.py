@@ -4,7 +4,7 @@ import nbformat
 import pandas as pd
 import pytest
 from shortcut_nb.report import VERDICTS, check_claims
-from shortcut_nb.runner import paper_names, run_paper
+from shortcut_nb.runner import paper_names
 
 PAPERS = paper_names()
 TABLE_COLUMNS = {"metric", "published", "ours", "ours_std", "n"}
@@ -21,10 +21,9 @@ def test_notebook_has_parameters_and_kernelspec(project_root, name):
 
 
 @pytest.mark.parametrize("name", PAPERS)
-def test_smoke_run_writes_results_contract(shared_data, tmp_path, monkeypatch, name):
-    monkeypatch.setenv("SHORTCUT_NB_CACHE", str(tmp_path / "cache"))
-    out = run_paper(name, "smoke", out_root=tmp_path / "outputs", progress=False)
-    assert out == (tmp_path / "outputs" / name / "smoke").resolve()
+def test_smoke_run_writes_results_contract(smoke_run, name):
+    out = smoke_run(name)   # run once per session (fresh cache), shared with tests/test_determinism.py
+    assert out.name == "smoke" and out.parent.name == name and out.is_absolute()
     assert (out / f"{name}.ipynb").exists()
     tables = sorted((out / "tables").glob("*.csv"))
     assert tables, "at least one table"
@@ -45,3 +44,6 @@ def test_smoke_run_writes_results_contract(shared_data, tmp_path, monkeypatch, n
     # the regime check: every trained condition reports whether its models fit their training set
     assert any(k.startswith("regime_ok") for k in metrics), "metrics.json reports the regime per condition"
     assert all(d["files"] for d in run["datasets"]), "md5s of every dataset file recorded"
+    det = run["determinism"]   # whether a rerun is expected to give the same bits, and the settings that decide it
+    assert {"device", "deterministic_algorithms", "cudnn_deterministic", "cudnn_benchmark", "bitwise_reproducible"} <= set(det)
+    assert det["device"] in ("cpu", "cuda", "mps") and isinstance(det["deterministic_algorithms"], bool)
