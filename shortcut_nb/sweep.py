@@ -189,6 +189,12 @@ class DaskExecutor:
         self._client = self._cluster = None
 
     def _start(self):
+        try: self._connect()
+        except BaseException:
+            self.close()                                     # no cluster or client is left behind by a failed start
+            raise
+
+    def _connect(self):
         try:
             import dask, logging
             from distributed import Client, LocalCluster
