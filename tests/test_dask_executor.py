@@ -167,3 +167,32 @@ def test_template_paper_on_dask_matches_local(shared_data, tmp_path, monkeypatch
     assert metrics[0] == metrics[1]
     assert [json.loads((outs[ex] / "run.json").read_text())["executor"] for ex in ("local", "dask")] == ["local", "dask"]
     assert EXECUTOR_ENV not in os.environ, "the CLI's setting was for the kernel only"
+
+
+TWO_DRIVERS = """
+import os, sys, time
+from shortcut_nb.sweep import DaskExecutor, run_sweep
+root, log = sys.argv[1], sys.argv[2]
+def work(cfg):
+    with open(log, "a") as f: f.write(f"start {os.getpid()} {cfg['x']}\\n")
+    time.sleep(0.3)
+    return {"square": cfg["x"] ** 2}
+if __name__ == "__main__":
+    df = run_sweep(work, [{"x": x} for x in range(8)], root, executor=DaskExecutor(n_workers=2, progress=False), code=None)
+    print(df["square"].tolist() == [x * x for x in range(8)])
+"""
+
+
+def test_two_sweeps_on_two_clusters_share_a_store_without_duplicating_runs(tmp_path):
+    """Two processes, each with its own Dask cluster, on one store: the claims taken on the workers (for their sweep's
+    process) make every run happen once, and both sweeps return every result."""
+    import subprocess, sys
+    (tmp_path / "driver.py").write_text(TWO_DRIVERS)
+    procs = [subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "store"), str(tmp_path / "log")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
+    assert [o[0].strip() for o in outs] == ["True", "True"]
+    starts = [int(line.split()[2]) for line in (tmp_path / "log").read_text().splitlines()]
+    assert sorted(starts) == list(range(8)), "no run started twice"
+    assert not list((tmp_path / "store").glob("*.lock")) and not list((tmp_path / "store").glob("*.tmp"))
