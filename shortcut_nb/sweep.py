@@ -77,7 +77,7 @@ class ResultStore:
     """One JSON file per finished run under `root`, named by the config hash and, when `code` is given,
     by that code key too: results of other code are invisible (they stay on disk until the folder is cleared)."""
     def __init__(self, root: str | Path, code: str | None = None):
-        self.root = Path(root)
+        self.root = Path(root).absolute()    # absolute: a cluster's workers open it from their own working directory
         self.code = code
         self.root.mkdir(parents=True, exist_ok=True)
     def path(self, config: Any) -> Path:
@@ -200,8 +200,8 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError as e:
             raise ImportError("DaskExecutor needs the `distributed` package: pip install distributed") from e
-        if self.address is None:   # workers' own error logs are silenced: a run's error is raised here
-            kw = dict(n_workers=self.n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        if self.address is None:   # any free port for the scheduler's web server; workers' error logs are silenced (errors are raised here)
+            kw = dict(n_workers=self.n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL, env=worker_env(), **self.cluster_kwargs)
             with dask.config.set({"distributed.scheduler.allowed-failures": self.allowed_failures}):
                 self._cluster = LocalCluster(**kw)
@@ -242,7 +242,8 @@ class DaskExecutor:
                 for fut in as_completed(futures):
                     bar.update(1)
                     if fut.status != "finished":
-                        errors.append(fut.exception()); continue
+                        errors.append(fut.exception() if fut.status == "error" else
+                                      RuntimeError(f"run {cfg_of[fut.key]} was {fut.status} by the Dask cluster")); continue
                     res, secs = fut.result()
                     if not isinstance(res, dict): raise TypeError(f"a run function must return a dict of results, got {type(res).__name__}")
                     yield cfg_of[fut.key], res, secs

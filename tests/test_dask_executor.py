@@ -39,7 +39,7 @@ def n_calls(calls: Path) -> int: return len(list(calls.iterdir()))
 def cluster():
     "One local Dask cluster (two single-threaded worker processes) that tests reach by its address."
     import logging
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=logging.CRITICAL) as c:
         yield c
 
