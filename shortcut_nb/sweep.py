@@ -11,8 +11,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['PRESENTATION_MODULES', 'EXECUTOR_ENV', 'config_hash', 'git_commit', 'code_fingerprint', 'function_fingerprint',
-           'code_version', 'ResultStore', 'Executor', 'LocalExecutor', 'worker_env', 'DaskExecutor', 'parse_executor',
-           'executor_from_env', 'run_sweep', 'timed', 'cached_call']
+           'code_version', 'ResultStore', 'Executor', 'LocalExecutor', 'dumps_run', 'worker_env', 'DaskExecutor',
+           'parse_executor', 'executor_from_env', 'run_sweep', 'timed', 'cached_call']
 
 # %% ../nbs/05_sweep.ipynb #3388fb36
 def _jsonable(obj: Any) -> Any:
@@ -156,8 +156,30 @@ class LocalExecutor:
             yield cfg, res, time.perf_counter() - t0
 
 # %% ../nbs/05_sweep.ipynb #d5a10002
-def _timed_call(fn: Callable[[Any], dict], cfg: Any) -> tuple[dict, float]:
-    "Run one config on a worker; time it there, so the seconds exclude queueing and transfer."
+def _lru_cached(fn: Callable, maxsize: int | None, typed: bool) -> Callable: return functools.lru_cache(maxsize=maxsize, typed=typed)(fn)
+
+def dumps_run(fn: Callable) -> bytes:
+    """`fn` pickled for a worker process: cloudpickle, which sends functions defined in a notebook by value; their
+    `functools.lru_cache` helpers too (plain cloudpickle sends those by name, and the worker has no such name).
+    Each task then starts with an empty cache: work such helpers share between runs is redone per task."""
+    import io, cloudpickle
+    class _Pickler(cloudpickle.Pickler):
+        def reducer_override(self, obj):
+            if isinstance(obj, functools._lru_cache_wrapper) and (obj.__module__ == "__main__" or "<locals>" in obj.__qualname__):
+                p = obj.cache_parameters()
+                return _lru_cached, (obj.__wrapped__, p["maxsize"], p["typed"])
+            return super().reducer_override(obj)
+    buf = io.BytesIO(); _Pickler(buf, protocol=5).dump(fn)
+    return buf.getvalue()
+
+def _run_pickled(payload: bytes, cfg: Any) -> tuple[dict, float]:
+    """Load the run function inside the task (so a function the worker cannot load is this task's error, not a worker
+    that cannot read its task), run one config and time it there: the seconds exclude queueing and transfer."""
+    import cloudpickle
+    try: fn = cloudpickle.loads(payload)
+    except Exception as e:
+        raise RuntimeError(f"a Dask worker could not load the run function ({type(e).__name__}: {e}); it, and what it refers to, "
+                           "must pickle with cloudpickle, and the modules it imports must be installed on the workers") from e
     t0 = time.perf_counter(); res = fn(cfg)
     return res, time.perf_counter() - t0
 
@@ -233,7 +255,7 @@ class DaskExecutor:
         owned = self._client is None
         if owned: self._start()
         token = os.urandom(4).hex()
-        futures = self._client.map(functools.partial(_timed_call, fn), configs, pure=False, retries=self.retries,
+        futures = self._client.map(functools.partial(_run_pickled, dumps_run(fn)), configs, pure=False, retries=self.retries,
                                    key=[f"{self.desc}-{config_hash(c)}-{token}" for c in configs])
         cfg_of = {f.key: c for f, c in zip(futures, configs)}
         errors = []

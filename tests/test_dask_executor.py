@@ -196,3 +196,23 @@ def test_two_sweeps_on_two_clusters_share_a_store_without_duplicating_runs(tmp_p
     starts = [int(line.split()[2]) for line in (tmp_path / "log").read_text().splitlines()]
     assert sorted(starts) == list(range(8)), "no run started twice"
     assert not list((tmp_path / "store").glob("*.lock")) and not list((tmp_path / "store").glob("*.tmp"))
+
+
+def test_memoised_notebook_helpers_travel_and_unloadable_functions_fail_clearly(tmp_path, cluster, monkeypatch):
+    """A run function using `functools.lru_cache` helpers defined beside it (as paper notebooks do) runs on the workers;
+    one the workers cannot load (a module only this process can import) fails the sweep with a clear error, not a hang."""
+    import functools, sys
+    @functools.lru_cache(maxsize=None)
+    def scale() -> int: return 10
+    def scaled(cfg): return {"y": cfg["x"] * scale()}
+    ex = DaskExecutor(cluster.scheduler_address, progress=False)
+    assert run_sweep(scaled, [{"x": x} for x in range(3)], tmp_path / "a", executor=ex, code=None)["y"].tolist() == [0, 10, 20]
+    (tmp_path / "only_here.py").write_text("class Thing:\n    value = 7\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_here
+    thing = only_here.Thing()                          # pickled by reference: the workers cannot import only_here
+    def uses_thing(cfg): return {"v": thing.value}
+    with pytest.raises(RuntimeError, match="could not load the run function"):
+        run_sweep(uses_thing, [{"x": 1}], tmp_path / "b", executor=ex, code=None)
+    assert not list((tmp_path / "b").glob("*.lock"))
+    sys.modules.pop("only_here", None)
