@@ -281,7 +281,7 @@ def claims_metrics(claims: pd.DataFrame) -> dict[str, int]:
 
 # %% ../nbs/90_report.ipynb #c015
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scipy", "scikit-learn", "scikit-image",
-                     "ripser", "persim", "papermill", "matplotlib")
+                     "ripser", "persim", "papermill", "matplotlib", "distributed")
 
 def device_info() -> dict[str, Any]:
     "The machine a run used: CPU count, platform, and the GPU if any."
@@ -293,14 +293,16 @@ def device_info() -> dict[str, Any]:
 
 def write_run_json(out_dir: str | Path, params: dict[str, Any], datasets: Sequence | None = None,
                    started: float | None = None, **extra) -> Path:
-    "Write `run.json`: parameters, git commit, package versions, device, dataset sources and md5s, wall time."
-    from shortcut_nb.sweep import code_version, _jsonable
+    """Write `run.json`: parameters, git commit, package versions, device, the sweep executor (`SHORTCUT_NB_EXECUTOR`),
+    dataset sources and md5s, wall time."""
+    from shortcut_nb.sweep import code_version, _jsonable, EXECUTOR_ENV
     versions = {}
     for p in RECORDED_PACKAGES:
         try: versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError: pass
     rec = {"params": _jsonable(params), "code": code_version(), "packages": versions, "device": device_info(),
            "determinism": determinism_info(),
+           "executor": os.environ.get(EXECUTOR_ENV) or "local",
            "datasets": [{"source": ds.source, "files": ds.provenance} for ds in (datasets or [])],
            "wall_seconds": None if started is None else round(time.time() - started, 1),
            "written": time.strftime("%Y-%m-%dT%H:%M:%S"), **_jsonable(extra)}

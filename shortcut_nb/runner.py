@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 from .config import SCALES, check_scale, data_root, DATA_ENV
 from .report import project_root
+from .sweep import EXECUTOR_ENV, parse_executor
 
 # %% auto #0
 __all__ = ['check_params', 'paper_names', 'scale_overrides', 'run_paper', 'main']
@@ -37,10 +38,13 @@ def scale_overrides(scale: str, root: str | Path | None = None) -> dict[str, Any
     return (yaml.safe_load(f.read_text()) or {}) if f.exists() else {}
 
 def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dict[str, Any] | None = None,
-              root: str | Path | None = None, out_root: str | Path | None = None, progress: bool = True) -> Path:
-    "Execute `papers/<name>.ipynb` with papermill at `scale`; return its output folder `outputs/<name>/<run>/`."
+              root: str | Path | None = None, out_root: str | Path | None = None, progress: bool = True,
+              executor: str | None = None) -> Path:
+    """Execute `papers/<name>.ipynb` with papermill at `scale`; return its output folder `outputs/<name>/<run>/`.
+    `executor` ("local", "dask", "tcp://host:port") sets `SHORTCUT_NB_EXECUTOR` for the kernel; None keeps this process's."""
     import papermill as pm
     check_scale(scale)
+    if executor is not None: parse_executor(executor)    # a bad spec fails here, before anything runs
     proj = project_root(root); names = paper_names(proj)
     if name not in names: raise ValueError(f"unknown paper {name!r}; papers: {', '.join(names)}")
     run = run or scale
@@ -53,12 +57,17 @@ def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dic
     work.mkdir(parents=True)
     parameters = {**scale_overrides(scale, proj), **(params or {}), "scale": scale, "run": run, "out_dir": str(work)}
     if os.environ.get(DATA_ENV): os.environ[DATA_ENV] = str(data_root())  # absolute: the kernel runs in papers/
+    env0 = os.environ.get(EXECUTOR_ENV)
+    if executor is not None: os.environ[EXECUTOR_ENV] = executor        # the kernel inherits this process's environment
     try:
         pm.execute_notebook(str(nb_path), str(work / f"{name}.ipynb"), parameters=parameters,
                             cwd=str(proj / "papers"), kernel_name="python3", progress_bar=progress, log_output=False)
     except BaseException:
         work.rename(failed)                               # the good outputs stay; the partial run is kept beside them
         raise
+    finally:
+        if env0 is None: os.environ.pop(EXECUTOR_ENV, None)
+        else: os.environ[EXECUTOR_ENV] = env0
     old = out_dir.with_name(f"{run}.old")
     shutil.rmtree(old, ignore_errors=True)
     if out_dir.exists(): out_dir.rename(old)
@@ -77,6 +86,12 @@ def _error_line(e: Exception) -> str:
     if hasattr(e, "ename") and hasattr(e, "evalue"): return f"{e.ename}: {e.evalue}"
     return f"{type(e).__name__}: {e}"
 
+def _executor_spec(executor: str | None, address: str | None) -> str | None:
+    "The `SHORTCUT_NB_EXECUTOR` value for `--executor` and `--address` (None: neither given, keep the environment's)."
+    if address is None: return executor
+    if executor == "local": raise ValueError(f"--address {address} needs the dask executor, not --executor local")
+    return address if "://" in address else f"tcp://{address}"
+
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `shortcut-nb` command."
     ap = argparse.ArgumentParser(prog="shortcut-nb", description="Run shortcut_nb paper notebooks.")
@@ -89,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--run", default=None, help="output folder name (default: the scale)")
         p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"), help="override a notebook parameter")
         p.add_argument("--out-root", default=None, help="folder that receives <paper>/<run>/ (default: outputs/)")
+        p.add_argument("--executor", default=None, choices=("local", "dask"), help="where sweeps run: this process, or a local "
+                       "Dask cluster (default: $SHORTCUT_NB_EXECUTOR, else local)")
+        p.add_argument("--address", default=None, help="run sweeps on the Dask scheduler at ADDR (tcp://host:port)")
     a = ap.parse_args(argv)
     try: names = paper_names()
     except FileNotFoundError as e:
@@ -98,10 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(names))
         return 0
     names = [a.name] if a.cmd == "paper" else names
+    try: executor = _executor_spec(a.executor, a.address)
+    except ValueError as e:
+        print(f"shortcut-nb: {e}", file=sys.stderr); return 2
     failed = []
     for n in names:  # `reproduce` goes on past a failing paper and reports every failure at the end
         try:
-            out = run_paper(n, a.scale, a.run, _parse_params(a.param), out_root=a.out_root)
+            out = run_paper(n, a.scale, a.run, _parse_params(a.param), out_root=a.out_root, executor=executor)
             print(f"{n}: wrote {out}")
         except ValueError as e:
             print(f"shortcut-nb: {e}", file=sys.stderr); return 2

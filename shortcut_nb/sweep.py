@@ -4,14 +4,15 @@
 
 # %% ../nbs/05_sweep.ipynb #72c2ffe1
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json, os, pickle, platform, socket, subprocess, time
+import dataclasses, functools, hashlib, inspect, json, os, pickle, platform, socket, subprocess, time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 import pandas as pd
 
 # %% auto #0
-__all__ = ['PRESENTATION_MODULES', 'config_hash', 'git_commit', 'code_fingerprint', 'function_fingerprint', 'code_version',
-           'ResultStore', 'Executor', 'LocalExecutor', 'run_sweep', 'timed', 'cached_call']
+__all__ = ['PRESENTATION_MODULES', 'EXECUTOR_ENV', 'config_hash', 'git_commit', 'code_fingerprint', 'function_fingerprint',
+           'code_version', 'ResultStore', 'Executor', 'LocalExecutor', 'dumps_run', 'worker_env', 'DaskExecutor',
+           'parse_executor', 'executor_from_env', 'run_sweep', 'timed', 'cached_call']
 
 # %% ../nbs/05_sweep.ipynb #3388fb36
 def _jsonable(obj: Any) -> Any:
@@ -76,7 +77,7 @@ class ResultStore:
     """One JSON file per finished run under `root`, named by the config hash and, when `code` is given,
     by that code key too: results of other code are invisible (they stay on disk until the folder is cleared)."""
     def __init__(self, root: str | Path, code: str | None = None):
-        self.root = Path(root)
+        self.root = Path(root).absolute()    # absolute: a cluster's workers open it from their own working directory
         self.code = code
         self.root.mkdir(parents=True, exist_ok=True)
     def path(self, config: Any) -> Path:
@@ -100,25 +101,29 @@ class ResultStore:
         pattern = f"*-{self.code}.json" if self.code else "*.json"
         return [json.loads(p.read_text()) for p in sorted(self.root.glob(pattern))]
     def lock_path(self, config: Any) -> Path: return self.path(config).with_suffix(".lock")
-    def claim(self, config: Any) -> bool:
-        "Claim a run for this process (an exclusive lock file holding host:pid); False while a live process holds it."
-        p = self.lock_path(config)
+    def claim(self, config: Any, owner: str | None = None) -> bool:
+        """Claim a run for `owner` (default: this process; an exclusive lock file holding host:pid); False while another
+        live process holds it. A claim the owner already holds is granted again: a run retried for the same sweep."""
+        p, owner = self.lock_path(config), owner or _owner()
         for _ in range(2):
             try:
                 fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
+                try:
+                    if p.read_text() == owner: return True
+                except FileNotFoundError: continue      # released meanwhile: try again
                 if not _stale_lock(p): return False
                 p.unlink(missing_ok=True)       # its owner died (e.g. SIGKILL): break the claim and try once more
                 continue
-            os.write(fd, _owner().encode())
+            os.write(fd, owner.encode())
             os.close(fd)
             return True
         return False
-    def release(self, config: Any) -> None:
-        "Drop this process's claim on a run (a claim held by another process is left alone)."
+    def release(self, config: Any, owner: str | None = None) -> None:
+        "Drop `owner`'s (default: this process's) claim on a run (a claim held by another process is left alone)."
         p = self.lock_path(config)
         try:
-            if p.read_text() == _owner(): p.unlink()
+            if p.read_text() == (owner or _owner()): p.unlink()
         except FileNotFoundError: pass
 
 def _owner() -> str: return f"{socket.gethostname()}:{os.getpid()}"
@@ -150,6 +155,147 @@ class LocalExecutor:
             if not isinstance(res, dict): raise TypeError(f"a run function must return a dict of results, got {type(res).__name__}")
             yield cfg, res, time.perf_counter() - t0
 
+# %% ../nbs/05_sweep.ipynb #d5a10002
+def _lru_cached(fn: Callable, maxsize: int | None, typed: bool) -> Callable: return functools.lru_cache(maxsize=maxsize, typed=typed)(fn)
+
+def dumps_run(fn: Callable) -> bytes:
+    """`fn` pickled for a worker process: cloudpickle, which sends functions defined in a notebook by value; their
+    `functools.lru_cache` helpers too (plain cloudpickle sends those by name, and the worker has no such name).
+    Each task then starts with an empty cache: work such helpers share between runs is redone per task."""
+    import io, cloudpickle
+    class _Pickler(cloudpickle.Pickler):
+        def reducer_override(self, obj):
+            if isinstance(obj, functools._lru_cache_wrapper) and (obj.__module__ == "__main__" or "<locals>" in obj.__qualname__):
+                p = obj.cache_parameters()
+                return _lru_cached, (obj.__wrapped__, p["maxsize"], p["typed"])
+            return super().reducer_override(obj)
+    buf = io.BytesIO(); _Pickler(buf, protocol=5).dump(fn)
+    return buf.getvalue()
+
+def _run_pickled(payload: bytes, cfg: Any) -> tuple[dict, float]:
+    """Load the run function inside the task (so a function the worker cannot load is this task's error, not a worker
+    that cannot read its task), run one config and time it there: the seconds exclude queueing and transfer."""
+    import cloudpickle
+    try: fn = cloudpickle.loads(payload)
+    except Exception as e:
+        raise RuntimeError(f"a Dask worker could not load the run function ({type(e).__name__}: {e}); it, and what it refers to, "
+                           "must pickle with cloudpickle, and the modules it imports must be installed on the workers") from e
+    t0 = time.perf_counter(); res = fn(cfg)
+    return res, time.perf_counter() - t0
+
+def _worker_code() -> str:
+    "The result-code fingerprint as a worker process sees it (it must match the client's: results are keyed by it)."
+    return code_fingerprint()
+
+def worker_env() -> dict[str, str]:
+    "Environment a local Dask worker gets: this process's data root, cache and import path, and one thread per worker."
+    from shortcut_nb.config import DATA_ENV, CACHE_ENV
+    keep = (DATA_ENV, CACHE_ENV, "PYTHONPATH")
+    return {**{k: os.environ[k] for k in keep if os.environ.get(k)}, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+class DaskExecutor:
+    """Run configs as tasks on a Dask cluster and yield `(config, result, seconds)` as they finish.
+    `address=None` starts a `LocalCluster` of `n_workers` processes (one thread each) and closes it afterwards;
+    an address (`tcp://host:8786`) connects to a running scheduler. A task whose worker dies is rerun elsewhere
+    (`allowed_failures` times, for a cluster this executor starts; an external scheduler keeps its own setting);
+    `retries` reruns tasks that *raise* (default 0: a bug fails fast). A failing run does not stop the others:
+    their results are yielded (and stored) first, then the first error is raised.
+    The run function and configs are sent with cloudpickle; the run function (with `run_sweep`'s claim) executes
+    on the workers, so the `ResultStore` folder and the cache must be on a filesystem every worker shares.
+    Use it as a context manager to keep one cluster for several sweeps."""
+    def __init__(self, address: str | None = None, n_workers: int = 2, progress: bool = True, desc: str = "sweep",
+                 retries: int = 0, allowed_failures: int = 3, check_code: bool = True, **cluster_kwargs):
+        if n_workers < 1: raise ValueError(f"n_workers must be at least 1, got {n_workers}")
+        self.address, self.n_workers, self.progress, self.desc = address, n_workers, progress, desc
+        self.retries, self.allowed_failures, self.check_code, self.cluster_kwargs = retries, allowed_failures, check_code, cluster_kwargs
+        self._client = self._cluster = None
+
+    def _start(self):
+        try: self._connect()
+        except BaseException:
+            self.close()                                     # no cluster or client is left behind by a failed start
+            raise
+
+    def _connect(self):
+        try:
+            import dask, logging
+            from distributed import Client, LocalCluster
+        except ImportError as e:
+            raise ImportError("DaskExecutor needs the `distributed` package: pip install distributed") from e
+        if self.address is None:   # any free port for the scheduler's web server; workers' error logs are silenced (errors are raised here)
+            kw = dict(n_workers=self.n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL, env=worker_env(), **self.cluster_kwargs)
+            with dask.config.set({"distributed.scheduler.allowed-failures": self.allowed_failures}):
+                self._cluster = LocalCluster(**kw)
+            self._client = Client(self._cluster)
+        else: self._client = Client(self.address)
+        if self.check_code: self._check_workers()
+
+    def _check_workers(self):
+        here = code_fingerprint()
+        other = {w: fp for w, fp in self._client.run(_worker_code).items() if fp != here}
+        if other: raise RuntimeError(f"Dask workers {sorted(other)} run other shortcut_nb code ({sorted(set(other.values()))}, here {here}): "
+                                     "their results would be stored under this code's key; install the same checkout on every worker")
+
+    def close(self):
+        "Close the client, and the cluster if this executor started it."
+        if self._client is not None: self._client.close()
+        if self._cluster is not None: self._cluster.close()
+        self._client = self._cluster = None
+    def __enter__(self):
+        if self._client is None: self._start()
+        return self
+    def __exit__(self, *exc): self.close()
+
+    def map(self, fn, configs):
+        configs = list(configs)
+        if not configs: return                               # nothing to run: no cluster is started
+        from tqdm.auto import tqdm
+        from distributed import as_completed
+        owned = self._client is None
+        if owned: self._start()
+        token = os.urandom(4).hex()
+        futures = self._client.map(functools.partial(_run_pickled, dumps_run(fn)), configs, pure=False, retries=self.retries,
+                                   key=[f"{self.desc}-{config_hash(c)}-{token}" for c in configs])
+        cfg_of = {f.key: c for f, c in zip(futures, configs)}
+        errors = []
+        try:
+            with tqdm(total=len(configs), desc=self.desc, disable=not self.progress) as bar:
+                for fut in as_completed(futures):
+                    bar.update(1)
+                    if fut.status != "finished":
+                        errors.append(fut.exception() if fut.status == "error" else
+                                      RuntimeError(f"run {cfg_of[fut.key]} was {fut.status} by the Dask cluster")); continue
+                    res, secs = fut.result()
+                    if not isinstance(res, dict): raise TypeError(f"a run function must return a dict of results, got {type(res).__name__}")
+                    yield cfg_of[fut.key], res, secs
+            if errors:
+                err = errors[0]
+                if hasattr(err, "add_note"): err.add_note(f"{len(errors)} of {len(configs)} runs failed; the other runs were stored")
+                raise err
+        finally:
+            self._client.cancel([f for f in futures if not f.done()])
+            if owned: self.close()
+
+# %% ../nbs/05_sweep.ipynb #d5a10004
+EXECUTOR_ENV = "SHORTCUT_NB_EXECUTOR"
+
+def parse_executor(spec: str | None) -> tuple[str, str | None]:
+    """`("local", None)`, `("dask", None)` (a local Dask cluster) or `("dask", "tcp://host:port")` for an executor spec:
+    "" / "local", "dask", "dask://host:port" or "tcp://host:port"."""
+    s = (spec or "").strip()
+    if s.lower() in ("", "local"): return "local", None
+    if s.lower() == "dask": return "dask", None
+    for scheme in ("dask://", "tcp://"):
+        if s.startswith(scheme) and len(s) > len(scheme): return "dask", "tcp://" + s[len(scheme):]
+    raise ValueError(f"unknown executor {spec!r} (from {EXECUTOR_ENV} or --executor/--address): "
+                     "use 'local', 'dask' (a local Dask cluster) or a scheduler address 'tcp://host:port' / 'dask://host:port'")
+
+def executor_from_env(progress: bool = True) -> Executor:
+    "The executor `run_sweep` uses when none is passed, chosen by the environment variable `SHORTCUT_NB_EXECUTOR`."
+    kind, address = parse_executor(os.environ.get(EXECUTOR_ENV))
+    return LocalExecutor(progress) if kind == "local" else DaskExecutor(address, progress=progress)
+
 # %% ../nbs/05_sweep.ipynb #cf7dc317
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
@@ -161,19 +307,21 @@ def _flat(d: dict, prefix: str = "") -> dict:
 class _Stored(dict):
     "A result that another process stored while this one waited: not to be stored again."
 
-def _claimed(fn: Callable[[Any], dict], store: ResultStore, poll: float = 0.5) -> Callable[[Any], dict]:
-    "`fn` run only under this process's claim on the config; while another live process holds it, wait for its result."
+def _claimed(fn: Callable[[Any], dict], store: ResultStore, poll: float = 0.5, owner: str | None = None) -> Callable[[Any], dict]:
+    """`fn` run only under `owner`'s claim on the config (default: this process); while another live process holds it,
+    wait for its result. With a cluster executor this runs on a worker, claiming for the sweep's process (`owner`)."""
+    owner = owner or _owner()
     def run(cfg: Any) -> dict:
         while True:
             rec = store.get(cfg)
             if rec is not None: return _Stored(rec["result"])
-            if store.claim(cfg): break
+            if store.claim(cfg, owner): break
             time.sleep(poll)
         try:
             rec = store.get(cfg)                   # finished by another process between our check and our claim
             return _Stored(rec["result"]) if rec is not None else fn(cfg)
         except BaseException:
-            store.release(cfg)
+            store.release(cfg, owner)
             raise
     return run
 
@@ -182,7 +330,8 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
     """Run `fn(config) -> dict` for every config not yet in `store`; return all results as a DataFrame
     (config columns, then result columns, then `seconds` and `run_id`). Finished runs are saved as they finish.
     Each run is claimed (a lock file per run) while it runs, so processes sharing a store never duplicate a run;
-    a claim left by a killed process is broken on the next sweep.
+    a claim left by a killed process is broken on the next sweep. `executor=None` takes the one named by the
+    environment variable `SHORTCUT_NB_EXECUTOR` (`executor_from_env`; unset: `LocalExecutor`).
     `code` keys the cache by the code that produces results: "auto" = the package's modules + `fn`'s source;
     None = the config alone (only for results that no code change can alter). A `ResultStore` passed in keeps its own key."""
     if not isinstance(store, ResultStore):
@@ -193,9 +342,14 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
     if len(set(ids)) != len(ids): raise ValueError("the sweep lists the same config twice; add a distinguishing key (e.g. seed)")
     todo = [c for c in configs if c not in store]
     todo.sort(key=lambda c: store.lock_path(c).exists())   # runs another process is on go last: by then they may be done
-    for cfg, res, secs in (executor or LocalExecutor(progress)).map(_claimed(fn, store), todo):
-        if not isinstance(res, _Stored): store.put(cfg, res, secs)
-        store.release(cfg)
+    owner = _owner()       # claims are this process's, also when a worker elsewhere takes them: it stores the results
+    finished = (executor or executor_from_env(progress)).map(_claimed(fn, store, owner=owner), todo)
+    try:
+        for cfg, res, secs in finished:
+            if not isinstance(res, _Stored): store.put(cfg, res, secs)
+            store.release(cfg, owner)
+    finally:
+        if hasattr(finished, "close"): finished.close()   # an executor's generator shuts its cluster down now, even on error
     rows = []
     for c, rid in zip(configs, ids):
         rec = store.get(c)
