@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'CACHE_ENV', 'SCALES', 'data_root', 'data_root_is_user_set', 'cache_dir', 'ChecksumError', 'md5sum',
-           'read_md5sums', 'verify_file', 'get_device', 'seeded', 'generator', 'check_scale']
+__all__ = ['DATA_ENV', 'CACHE_ENV', 'SCALES', 'config_file', 'data_root', 'data_root_is_user_set', 'cache_dir', 'ChecksumError',
+           'md5sum', 'read_md5sums', 'verify_file', 'get_device', 'seeded', 'generator', 'check_scale']
 
 # %% ../nbs/00_config.ipynb #883a2eec
 DATA_ENV = "SHORTCUT_NB_DATA"
@@ -21,14 +21,27 @@ def _user_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "shortcut_nb"
 
+def config_file() -> Path:
+    "The user's settings file: `$XDG_CONFIG_HOME/shortcut_nb/config.yaml` (default `~/.config/...`), e.g. `data: /datasets`."
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "shortcut_nb" / "config.yaml"
+
+def _configured_data() -> str | None:
+    f = config_file()
+    if not f.exists(): return None
+    import yaml
+    cfg = yaml.safe_load(f.read_text()) or {}
+    if not isinstance(cfg, dict): raise ValueError(f"{f} must hold a mapping such as 'data: /path/to/datasets', got {type(cfg).__name__}")
+    return cfg.get("data")
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    "Dataset root: `root`, else `$SHORTCUT_NB_DATA`, else a user cache folder (absolute path)."
-    if root is None: root = os.environ.get(DATA_ENV) or _user_cache() / "data"
+    """Dataset root, the first of: `root` (the CLI's `--data`), `$SHORTCUT_NB_DATA`, `data:` in `config_file()`, and a
+    user cache folder where torchvision downloads (absolute path)."""
+    if root is None: root = os.environ.get(DATA_ENV) or _configured_data() or _user_cache() / "data"
     return Path(root).expanduser().resolve()
 
 def data_root_is_user_set(root: str | os.PathLike | None = None) -> bool:
-    "True when the root was given explicitly (argument or variable): then we never download into it."
-    return root is not None or bool(os.environ.get(DATA_ENV))
+    "True when the root was given explicitly (argument, variable or config file): then we never download into it."
+    return root is not None or bool(os.environ.get(DATA_ENV)) or bool(_configured_data())
 
 def cache_dir(sub: str = "") -> Path:
     "Writable cache folder for derived files (`$SHORTCUT_NB_CACHE`, else `~/.cache/shortcut_nb`), created on demand."

@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse, os, shutil, sys
 from pathlib import Path
 from typing import Any, Sequence
-from .config import SCALES, check_scale, data_root, DATA_ENV
+from .config import SCALES, check_scale, data_root, DATA_ENV, config_file
 from .report import project_root
 from .sweep import EXECUTOR_ENV, parse_executor
 
 # %% auto #0
-__all__ = ['check_params', 'paper_names', 'scale_overrides', 'run_paper', 'main']
+__all__ = ['SCALE_COSTS', 'check_params', 'paper_names', 'scale_overrides', 'run_paper', 'main']
 
 # %% ../nbs/91_runner.ipynb #c005
 def check_params(notebook: str | Path, params: dict[str, Any]) -> None:
@@ -27,9 +27,16 @@ def check_params(notebook: str | Path, params: dict[str, Any]) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown parameter {k!r} for {Path(notebook).stem}{hint} Its parameters: {', '.join(known)}")
 
+def _checkout(root: str | Path | None) -> Path:
+    "The project checkout: exactly `root` when given (it must hold papers/), else found by `project_root`."
+    if root is None: return project_root()
+    root = Path(root).resolve()
+    if not (root / "papers").is_dir(): raise FileNotFoundError(f"no shortcut_nb checkout at {root}: it has no papers/ folder")
+    return root
+
 def paper_names(root: str | Path | None = None) -> list[str]:
     "Names of the paper notebooks in `papers/`."
-    return sorted(p.stem for p in (project_root(root) / "papers").glob("*.ipynb"))
+    return sorted(p.stem for p in (_checkout(root) / "papers").glob("*.ipynb"))
 
 def scale_overrides(scale: str, root: str | Path | None = None) -> dict[str, Any]:
     "Parameters shared by every paper at `scale`, from `papers/params/<scale>.yaml` (empty if absent)."
@@ -39,13 +46,13 @@ def scale_overrides(scale: str, root: str | Path | None = None) -> dict[str, Any
 
 def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dict[str, Any] | None = None,
               root: str | Path | None = None, out_root: str | Path | None = None, progress: bool = True,
-              executor: str | None = None) -> Path:
+              executor: str | None = None, log_output: bool = False) -> Path:
     """Execute `papers/<name>.ipynb` with papermill at `scale`; return its output folder `outputs/<name>/<run>/`.
     `executor` ("local", "dask", "tcp://host:port") sets `SHORTCUT_NB_EXECUTOR` for the kernel; None keeps this process's."""
     import papermill as pm
     check_scale(scale)
     if executor is not None: parse_executor(executor)    # a bad spec fails here, before anything runs
-    proj = project_root(root); names = paper_names(proj)
+    proj = _checkout(root); names = paper_names(proj)
     if name not in names: raise ValueError(f"unknown paper {name!r}; papers: {', '.join(names)}")
     run = run or scale
     nb_path = proj / "papers" / f"{name}.ipynb"
@@ -61,7 +68,7 @@ def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dic
     if executor is not None: os.environ[EXECUTOR_ENV] = executor        # the kernel inherits this process's environment
     try:
         pm.execute_notebook(str(nb_path), str(work / f"{name}.ipynb"), parameters=parameters,
-                            cwd=str(proj / "papers"), kernel_name="python3", progress_bar=progress, log_output=False)
+                            cwd=str(proj / "papers"), kernel_name="python3", progress_bar=progress, log_output=log_output)
     except BaseException:
         work.rename(failed)                               # the good outputs stay; the partial run is kept beside them
         raise
@@ -92,14 +99,45 @@ def _executor_spec(executor: str | None, address: str | None) -> str | None:
     if executor == "local": raise ValueError(f"--address {address} needs the dask executor, not --executor local")
     return address if "://" in address else f"tcp://{address}"
 
+SCALE_COSTS = {"smoke": "seconds to ~2 min per paper on a laptop CPU: checks that everything runs, numbers mean nothing",
+               "cpu": "≤ 60 min per paper from an empty cache on 2 CPU cores: subsets and CPU-sized models, in each paper's regime or flagged",
+               "paper": "the papers' own settings: GPU hours per paper"}
+
+def _epilog(root: str | Path | None) -> str:
+    "What `--help` adds: the papers found and what each scale costs."
+    try: papers = ", ".join(paper_names(root))
+    except FileNotFoundError: papers = "(no checkout found here: give --root)"
+    scales = "\n".join(f"  {s:6} {c}" for s, c in SCALE_COSTS.items())
+    return (f"papers: {papers}\nscales:\n{scales}\n"
+            f"data root, first found: --data, ${DATA_ENV}, 'data:' in {config_file()}, {_user_cache_hint()}")
+
+def _user_cache_hint() -> str: return "~/.cache/shortcut_nb/data (torchvision downloads there)"
+
+def _root_from(argv: Sequence[str]) -> str | None:
+    "--root's value, read before parsing so that --help can list that checkout's papers."
+    argv = list(argv)
+    for i, a in enumerate(argv):
+        if a == "--root" and i + 1 < len(argv): return argv[i + 1]
+        if a.startswith("--root="): return a.split("=", 1)[1]
+    return None
+
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `shortcut-nb` command."
-    ap = argparse.ArgumentParser(prog="shortcut-nb", description="Run shortcut_nb paper notebooks.")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    epilog = _epilog(_root_from(argv))
+    ap = argparse.ArgumentParser(prog="shortcut-nb", description="Run shortcut_nb paper notebooks.", epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="list paper notebooks")
+    lp = sub.add_parser("list", help="list paper notebooks")
+    lp.add_argument("--root", default=None, help="the project checkout holding papers/ (default: searched upwards from here)")
     for cmd in ("paper", "reproduce"):
-        p = sub.add_parser(cmd, help="run one paper" if cmd == "paper" else "run every paper")
+        p = sub.add_parser(cmd, help="run one paper" if cmd == "paper" else "run every paper", epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         if cmd == "paper": p.add_argument("name")
+        p.add_argument("--root", default=None, help="the project checkout holding papers/ (default: searched upwards from here)")
+        p.add_argument("--data", default=None, help=f"dataset root for this run (default: ${DATA_ENV}, then the config file)")
+        p.add_argument("--log-output", action="store_true", help="stream the notebook's own output (the progress bars of "
+                       "long cells) to the terminal")
         p.add_argument("--scale", default="cpu", choices=SCALES)
         p.add_argument("--run", default=None, help="output folder name (default: the scale)")
         p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"), help="override a notebook parameter")
@@ -108,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "Dask cluster (default: $SHORTCUT_NB_EXECUTOR, else local)")
         p.add_argument("--address", default=None, help="run sweeps on the Dask scheduler at ADDR (tcp://host:port)")
     a = ap.parse_args(argv)
-    try: names = paper_names()
+    try: names = paper_names(a.root)
     except FileNotFoundError as e:
         print(f"shortcut-nb: {e}", file=sys.stderr)
         return 2
@@ -119,10 +157,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try: executor = _executor_spec(a.executor, a.address)
     except ValueError as e:
         print(f"shortcut-nb: {e}", file=sys.stderr); return 2
+    if a.data is not None:
+        if not Path(a.data).is_dir():
+            print(f"shortcut-nb: --data {a.data}: no such folder", file=sys.stderr); return 2
+        os.environ[DATA_ENV] = str(Path(a.data).resolve())              # the kernel inherits it
+    if a.log_output:
+        import logging
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     failed = []
     for n in names:  # `reproduce` goes on past a failing paper and reports every failure at the end
         try:
-            out = run_paper(n, a.scale, a.run, _parse_params(a.param), out_root=a.out_root, executor=executor)
+            out = run_paper(n, a.scale, a.run, _parse_params(a.param), root=a.root, out_root=a.out_root, executor=executor,
+                            log_output=a.log_output)
             print(f"{n}: wrote {out}")
         except ValueError as e:
             print(f"shortcut-nb: {e}", file=sys.stderr); return 2

@@ -89,3 +89,20 @@ def test_missing_data_error_reaches_the_user(project_root, tmp_path):
                        capture_output=True, text=True, cwd=project_root, env=env, timeout=600)
     assert r.returncode == 1
     assert "DataMissingError" in r.stderr and "SHORTCUT_NB_DATA" in r.stderr, r.stderr[-2000:]
+
+
+def test_help_lists_papers_and_scale_costs(project_root):
+    r = subprocess.run([Path(sys.executable).parent / "shortcut-nb", "paper", "--help"], capture_output=True, text=True, cwd=project_root)
+    assert r.returncode == 0
+    assert "template" in r.stdout and "one_pixel_shortcut" in r.stdout          # the papers
+    assert "≤ 60 min per paper" in r.stdout and "GPU hours" in r.stdout         # what each scale costs
+    assert "--data" in r.stdout and "config.yaml" in r.stdout                   # where the data root comes from
+
+
+def test_cli_outside_a_checkout(tmp_path):
+    "--root pointing at a folder without papers/, or --data at a missing folder: one clear line and exit 2."
+    cli = Path(sys.executable).parent / "shortcut-nb"
+    r = subprocess.run([cli, "list", "--root", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "no shortcut_nb checkout" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = subprocess.run([cli, "paper", "template", "--scale", "smoke", "--data", str(tmp_path / "nope")], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "--data" in r.stderr and "no such folder" in r.stderr, r.stderr
