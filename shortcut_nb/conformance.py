@@ -143,6 +143,11 @@ def _colorize(ds, seed):
     k = ds.num_classes if isinstance(ds, ImageSet) else 3
     return Released(colorize_by_class(ds, {i: ("red", "green", "blue", "yellow")[i % 4] for i in range(k)}))
 
+def _biased_benchmark(ds, seed):
+    "Two classes, target = class 1, so the binary labels equal the input's; 2 of 8 images per class bias-conflicting (seeded)."
+    from shortcut_nb.fairness import biased_benchmark
+    return Released(biased_benchmark(ds, [1], "colour", correlation=0.75, seed=seed).data)
+
 # %% ../nbs/93_conformance.ipynb #k016
 def _em(ds, seed):
     from shortcut_nb.unlearnable import em_noise
@@ -189,6 +194,7 @@ MAKERS: dict[str, Maker] = {m.name: m for m in [
     Maker("add_trigger_level2", lambda ds, seed: _trigger(ds, seed, 2), n_pixels=4),
     Maker("contrast_bias", _contrast, random=False, any_channels=False),
     Maker("colorize_by_class", _colorize, random=False, channels=(1,), any_channels=False, out_channels=3),
+    Maker("biased_benchmark", _biased_benchmark, same_labels=False, any_channels=False, out_channels=3, num_classes=2),
     Maker("em_noise", _em, budget="linf", eps=_EPS),
     Maker("rem_noise", _rem, budget="linf", eps=_EPS),
     Maker("tap_noise", _tap, budget="linf", eps=_EPS),

@@ -17,9 +17,10 @@ from .data import ImageSet, unit_float
 from .models import make_model
 
 # %% auto #0
-__all__ = ['Augment', 'AUGMENTATIONS', 'SCHEDULES', 'ARCH_RECIPES', 'random_flip', 'random_crop', 'crop_flip', 'get_augment',
-           'TrainConfig', 'lr_factor', 'recipe_config', 'predict', 'evaluate', 'TrainingDiverged', 'TrainResult', 'fit',
-           'train_model', 'toy_images', 'param_distance', 'save_weights', 'load_weights']
+__all__ = ['Augment', 'AUGMENTATIONS', 'SCHEDULES', 'ARCH_RECIPES', 'SampleWeight', 'random_flip', 'random_crop', 'crop_flip',
+           'get_augment', 'TrainConfig', 'lr_factor', 'recipe_config', 'predict', 'evaluate', 'check_sample_weight',
+           'batch_weights', 'TrainingDiverged', 'TrainResult', 'fit', 'train_model', 'toy_images', 'param_distance',
+           'save_weights', 'load_weights']
 
 # %% ../nbs/04_train.ipynb #c006
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -126,6 +127,28 @@ def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = 1024) -> dict[str
     logits = predict(model, ds.x, batch_size)
     return {"acc": (logits.argmax(1) == ds.y).float().mean().item(), "loss": F.cross_entropy(logits, ds.y).item()}
 
+# %% ../nbs/04_train.ipynb #c013b
+SampleWeight = torch.Tensor | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+def check_sample_weight(w, n: int, name: str = "sample_weight") -> torch.Tensor:
+    "`w` as float32 if it is `n` finite, non-negative weights (one per image); a clear error otherwise."
+    if not isinstance(w, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor of weights, got {type(w).__name__}")
+    if w.shape != (n,): raise ValueError(f"{name} must hold one weight per image: {n} images but shape {tuple(w.shape)}")
+    if w.dtype == torch.bool or w.is_complex(): raise ValueError(f"{name} must be real numbers, got {w.dtype}")
+    w = w.float()
+    if not torch.isfinite(w).all(): raise ValueError(f"{name} contains {int((~torch.isfinite(w)).sum())} NaN/inf weight(s)")
+    if n and float(w.min()) < 0: raise ValueError(f"{name} must be ≥ 0 (no negative weights), got {float(w.min()):.4g}")
+    return w
+
+def batch_weights(sample_weight: SampleWeight, idx: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+    "The weights of one batch: `sample_weight[idx]` for a tensor, else `sample_weight(idx, losses)` (checked: one per sample)."
+    if isinstance(sample_weight, torch.Tensor): return sample_weight[idx]
+    w = sample_weight(idx, losses)
+    if not isinstance(w, torch.Tensor) or w.shape != losses.shape:
+        got = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+        raise ValueError(f"the sample_weight callable must return one weight per sample of the batch (shape {tuple(losses.shape)}), got {got}")
+    return w.to(losses.device, torch.float32)
+
 # %% ../nbs/04_train.ipynb #c014
 class TrainingDiverged(RuntimeError):
     "The training loss became NaN or infinite."
@@ -154,16 +177,19 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 def fit(model: nn.Module, train: ImageSet, cfg: TrainConfig = TrainConfig(), test: ImageSet | None = None,
         augment: Augment | None = None, perturb: Callable | None = None, progress: bool = True,
-        device: str | torch.device | None = None, on_epoch: Callable[[nn.Module, dict], dict | None] | None = None) -> TrainResult:
+        device: str | torch.device | None = None, on_epoch: Callable[[nn.Module, dict], dict | None] | None = None,
+        sample_weight: SampleWeight | None = None) -> TrainResult:
     """Train `model` on `train` following `cfg`; evaluate on `test` after every epoch.
     `augment` overrides `cfg.augment`; `perturb(model, x, y) -> x` runs after augmentation (e.g. adversarial training);
     `on_epoch(model, row) -> dict | None` runs after every epoch and may add measurements to that epoch's history row.
+    `sample_weight` weights each image's loss (see `batch_weights`): N weights, or `(idx, losses) -> weights` called at
+    every step; a step then minimises the batch mean of wᵢ·ℓᵢ (and `train_loss` reports that weighted loss).
     Every random draw (batch order, augmentation, dropout) follows `cfg.seed`: the global RNG is seeded for the run and
     restored afterwards, so the same config gives the same weights in any process."""
     with seeded(cfg.seed):
-        return _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch)
+        return _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, sample_weight)
 
-def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch) -> TrainResult:
+def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, sample_weight=None) -> TrainResult:
     from tqdm.auto import tqdm
     lr_factor(cfg.schedule, 0.0, cfg.warmup, cfg.milestones)  # validates the schedule name early
     if not 0.0 <= cfg.stop_at_train_acc <= 1.0:
@@ -178,6 +204,9 @@ def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch) 
     opt = _make_optimizer(model, cfg)
     x_all, y_all = train.x.to(dev), train.y.to(dev)   # uint8 on the device: 4× less memory than float
     n = len(train)
+    if isinstance(sample_weight, torch.Tensor): sample_weight = check_sample_weight(sample_weight, n).to(dev)
+    elif sample_weight is not None and not callable(sample_weight):
+        raise TypeError(f"sample_weight must be a tensor of {n} weights or a callable (idx, losses) -> weights, got {type(sample_weight).__name__}")
     bs = min(cfg.batch_size, n)
     steps_per_epoch = n // bs
     total = steps_per_epoch * cfg.epochs
@@ -199,7 +228,11 @@ def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch) 
             if cfg.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, torch.bfloat16, enabled=cuda and cfg.amp):
                 logits = step_model(xb)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
+                if sample_weight is None:
+                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
+                else:
+                    per = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing, reduction="none")
+                    loss = (batch_weights(sample_weight, idx, per.detach()) * per).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -292,7 +292,7 @@ def test_model_builds_and_runs(name):
 # ---------------------------------------------------------------- the registries themselves
 
 KNOWN_MAKERS = ["ops_search", "ops_position", "ops_color", "randpix", "ops_fraction", "add_decoys", "add_trigger", "contrast_bias",
-                "colorize_by_class", "em_noise", "rem_noise", "tap_noise", "shr_noise", "ar_noise", "ntga_noise", "shuffle_perturbations"]
+                "colorize_by_class", "biased_benchmark", "em_noise", "rem_noise", "tap_noise", "shr_noise", "ar_noise", "ntga_noise", "shuffle_perturbations"]
 KNOWN_DIAGNOSTICS = ["neuron_activations", "neuron_diagrams", "diagram_summary", "probe_cluster_diagnostic", "patch_exchange",
                      "grad_cam", "contribution_cam", "reconstruct", "reconstruction_score", "linear_probe"]
 
