@@ -3,6 +3,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 SCALE  ?= cpu
+# TORCH=cpu: install torch's CPU build (≈ 200 MB) instead of the default CUDA wheels (≈ 5 GB)
+TORCH  ?=
 P      ?= template
 
 # Developers and CI: use the shared read-only data root beside the checkout when it exists
@@ -20,6 +22,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(filter cpu,$(TORCH)),$(PY) -m pip install -q torch torchvision --index-url https://download.pytorch.org/whl/cpu,)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
