@@ -26,7 +26,7 @@ def static_notebook(nb: dict) -> dict:
             data = out.get("data", {})
             if WIDGET_VIEW in data:
                 data.pop(WIDGET_VIEW)
-                if "image/png" in data: data.pop("text/plain", None)
+                data.pop("text/plain", None)         # "VBox(children=…)": the picture, if any, is what a reader wants
     return nb
 
 # %% ../nbs/94_docs.ipynb #d06
@@ -76,7 +76,7 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
         nb = nbformat.reads(json.dumps(static_notebook(json.loads(path.read_text()))), as_version=4)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
         (out / f"{name}.html").write_text(body)
-        entries.append((section, name, f"{name}.html", "outputs" in path.parts))
+        entries.append((section, name, f"{name}.html", path != root / "papers" / path.name))
         print(f"docs: {name} ← {path.relative_to(root)}")
     index = out / "index.html"
     index.write_text(_index_html(entries))

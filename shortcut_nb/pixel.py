@@ -70,6 +70,7 @@ def _as_imageset(x: torch.Tensor, y: torch.Tensor, classes: list[str] | None) ->
     "uint8 images, or float images in [0, 1] (quantised to uint8 as a released dataset would be), with labels."
     check_images(x, "x", allow_float=True)          # finite, N×C×H×W, non-empty; float only in [0, 1]
     if y is None: raise TypeError("ops_search takes an ImageSet, or an image tensor x with its labels y; got a tensor without labels")
+    if not isinstance(y, torch.Tensor): y = torch.as_tensor(y)       # lists and numpy arrays of labels, as before
     check_labels(y, len(x), len(classes) if classes else None, "y")   # integer (float labels would be truncated)
     if x.is_floating_point(): x = (x * 255).round().to(torch.uint8)
     return ImageSet(x, y.long(), list(classes) if classes else [str(i) for i in range(int(y.max()) + 1)])

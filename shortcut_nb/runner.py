@@ -157,13 +157,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try: executor = _executor_spec(a.executor, a.address)
     except ValueError as e:
         print(f"shortcut-nb: {e}", file=sys.stderr); return 2
-    if a.data is not None:
-        if not Path(a.data).is_dir():
-            print(f"shortcut-nb: --data {a.data}: no such folder", file=sys.stderr); return 2
-        os.environ[DATA_ENV] = str(Path(a.data).resolve())              # the kernel inherits it
-    if a.log_output:
+    if a.data is not None and not Path(a.data).is_dir():
+        print(f"shortcut-nb: --data {a.data}: no such folder", file=sys.stderr); return 2
+    if a.log_output:               # papermill logs the notebook's output at INFO; only its logger is turned up
         import logging
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        log = logging.getLogger("papermill")
+        log.setLevel(logging.INFO)
+        if not log.handlers: log.addHandler(logging.StreamHandler())
+    data0 = os.environ.get(DATA_ENV)
+    if a.data is not None: os.environ[DATA_ENV] = str(Path(a.data).resolve())   # the kernel inherits it
+    try: return _run_all(a, names, executor)
+    finally:
+        if data0 is None: os.environ.pop(DATA_ENV, None)
+        else: os.environ[DATA_ENV] = data0
+
+def _run_all(a: argparse.Namespace, names: Sequence[str], executor: str | None) -> int:
+    "Run the papers the command names; 0 if all succeeded, 1 if any failed, 2 for a usage error."
     failed = []
     for n in names:  # `reproduce` goes on past a failing paper and reports every failure at the end
         try:

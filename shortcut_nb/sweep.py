@@ -223,8 +223,10 @@ class DaskExecutor:
         except ImportError as e:
             raise ImportError("DaskExecutor needs the `distributed` package: pip install distributed") from e
         if self.address is None:   # any free port for the scheduler's web server; workers' error logs are silenced (errors are raised here)
+            extra = dict(self.cluster_kwargs)
             kw = dict(n_workers=self.n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.CRITICAL, env=worker_env(), **self.cluster_kwargs)
+                      silence_logs=logging.CRITICAL, env={**worker_env(), **extra.pop("env", {})})
+            kw.update(extra)                                 # the caller's LocalCluster options win
             with dask.config.set({"distributed.scheduler.allowed-failures": self.allowed_failures}):
                 self._cluster = LocalCluster(**kw)
             self._client = Client(self._cluster)
@@ -267,7 +269,8 @@ class DaskExecutor:
                         errors.append(fut.exception() if fut.status == "error" else
                                       RuntimeError(f"run {cfg_of[fut.key]} was {fut.status} by the Dask cluster")); continue
                     res, secs = fut.result()
-                    if not isinstance(res, dict): raise TypeError(f"a run function must return a dict of results, got {type(res).__name__}")
+                    if not isinstance(res, dict):
+                        errors.append(TypeError(f"a run function must return a dict of results, got {type(res).__name__}")); continue
                     yield cfg_of[fut.key], res, secs
             if errors:
                 err = errors[0]
@@ -343,6 +346,8 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
     todo = [c for c in configs if c not in store]
     todo.sort(key=lambda c: store.lock_path(c).exists())   # runs another process is on go last: by then they may be done
     owner = _owner()       # claims are this process's, also when a worker elsewhere takes them: it stores the results
+    for c in todo:         # break claims of dead processes here, on their host (workers elsewhere count them as live)
+        if _stale_lock(store.lock_path(c)): store.lock_path(c).unlink(missing_ok=True)
     finished = (executor or executor_from_env(progress)).map(_claimed(fn, store, owner=owner), todo)
     try:
         for cfg, res, secs in finished:
@@ -350,6 +355,7 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
             store.release(cfg, owner)
     finally:
         if hasattr(finished, "close"): finished.close()   # an executor's generator shuts its cluster down now, even on error
+        for c in todo: store.release(c, owner)            # a failed or interrupted sweep leaves no claim of its own behind
     rows = []
     for c, rid in zip(configs, ids):
         rec = store.get(c)

@@ -147,6 +147,8 @@ def batch_weights(sample_weight: SampleWeight, idx: torch.Tensor, losses: torch.
     if not isinstance(w, torch.Tensor) or w.shape != losses.shape:
         got = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
         raise ValueError(f"the sample_weight callable must return one weight per sample of the batch (shape {tuple(losses.shape)}), got {got}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError("the sample_weight callable returned a NaN, infinite or negative weight; weights must be finite and ≥ 0")
     return w.to(losses.device, torch.float32)
 
 # %% ../nbs/04_train.ipynb #c014

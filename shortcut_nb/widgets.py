@@ -178,15 +178,20 @@ def shortcut_explorer(ds: ImageSet, n_show: int = 6, seed: int = 0):
     change (amplified) and, on the right, where the class's shortcut lives (for OPS: the Eq. 1 objective)."""
     import ipywidgets as W
     if len(ds) == 0: raise ValueError("the explorer needs a non-empty ImageSet")
-    made: dict = {}
+    from collections import OrderedDict
+    made: OrderedDict = OrderedDict()                 # the last few shortcut datasets, so going back is instant
     def shortcut(maker, pixels, level, eps):
         key = (maker, pixels if SHORTCUT_MAKERS[maker] == "pixels" else 0, level if SHORTCUT_MAKERS[maker] == "level" else 0,
                eps if SHORTCUT_MAKERS[maker] == "eps" else 0)
         if key not in made: made[key] = make_shortcut(ds, maker, pixels, level, eps, seed)
+        made.move_to_end(key)
+        while len(made) > 4: made.popitem(last=False)
         return made[key]
     def draw(maker, cls, start, pixels, level, eps):
         sc, where = shortcut(maker, pixels, level, eps)
-        idx = torch.nonzero(ds.y == cls).flatten()[start:start + n_show]
+        members = torch.nonzero(ds.y == cls).flatten()
+        if start >= len(members): raise ValueError(f"class {ds.classes[cls]} has {len(members)} images; pick a first image below {len(members)}")
+        idx = members[start:start + n_show]
         fig = new_figure(1.3 * (n_show + 2), 4.2)
         grid = fig.add_gridspec(3, n_show + 2)
         diff = (sc.x[idx].float() - ds.x[idx].float()).abs()
@@ -205,10 +210,10 @@ def shortcut_explorer(ds: ImageSet, n_show: int = 6, seed: int = 0):
     per_class = int(torch.bincount(ds.y, minlength=ds.num_classes).max())
     controls = {"maker": W.Dropdown(options=list(SHORTCUT_MAKERS), description="maker"),
                 "cls": W.Dropdown(options=_class_options(ds), description="class"),
-                "start": W.IntSlider(0, 0, max(0, per_class - 1), description="first image"),
-                "pixels": W.IntSlider(1, 1, 4, description="OPS pixels"),
-                "level": W.IntSlider(1, 1, 3, description="trigger level"),
-                "eps": W.IntSlider(8, 1, 16, description="budget")}
+                "start": W.IntSlider(0, 0, max(0, per_class - 1), description="first image", continuous_update=False),
+                "pixels": W.IntSlider(1, 1, 4, description="OPS pixels", continuous_update=False),
+                "level": W.IntSlider(1, 1, 3, description="trigger level", continuous_update=False),
+                "eps": W.IntSlider(8, 1, 16, description="budget", continuous_update=False)}
     return explorer(draw, controls, "Shortcut explorer",
                     "budget: ℓ∞ in /255 for SHR, ℓ2 in /8 for AR; OPS pixels and trigger level apply to their makers only")
 
@@ -320,6 +325,7 @@ def cluster_explorer(views: dict[str, tuple], probes: ImageSet, class_names: Seq
     outlined, and its members with the highest probability."""
     import ipywidgets as W
     if not views: raise ValueError("give at least one view")
+    if n_show < 1: raise ValueError(f"n_show must be ≥ 1, got {n_show}")
     for name, (z, p, cl) in views.items():
         if not len(z) == len(p) == len(cl.assignment) == len(probes):
             raise ValueError(f"view {name!r}: embedding, probabilities and clusters must have one row per probe ({len(probes)})")
@@ -330,7 +336,9 @@ def cluster_explorer(views: dict[str, tuple], probes: ImageSet, class_names: Seq
         name = class_names[k] if k < len(class_names) else f"class {k}"
         members = np.flatnonzero(cl.assignment == cluster)
         fig = new_figure(9, 3.4)
-        grid = fig.add_gridspec(2, 2 + n_show // 2)
+        rows = 2 if n_show > 1 else 1
+        cols = -(-n_show // rows)
+        grid = fig.add_gridspec(rows, 2 + cols)
         ax = fig.add_subplot(grid[:, :2])
         sc = ax.scatter(z[:, 0], z[:, 1] if z.shape[1] > 1 else np.zeros(len(z)), c=p[:, k], cmap="coolwarm", vmin=0, vmax=1, s=5)
         ax.scatter(z[members, 0], z[members, 1] if z.shape[1] > 1 else np.zeros(len(members)), s=9, facecolors="none", edgecolors="k", lw=0.4)
@@ -338,7 +346,7 @@ def cluster_explorer(views: dict[str, tuple], probes: ImageSet, class_names: Seq
         fig.colorbar(sc, ax=ax, label=f"p({name})", shrink=0.8)
         ax.set_title(f"cluster {cluster}: {len(members)} probes, mean p = {float(cl.cluster_prob[cluster]):.3f}", fontsize=8)
         best = members[np.argsort(-p[members, k])][:n_show]
-        axs = [fig.add_subplot(grid[i // (n_show // 2), 2 + i % (n_show // 2)]) for i in range(n_show)]
+        axs = [fig.add_subplot(grid[i // cols, 2 + i % cols]) for i in range(n_show)]
         _show_images(axs, probes.x[torch.as_tensor(best, dtype=torch.long)], [f"{p[i, k]:.2f}" for i in best])
         return fig
     controls = {"view": W.Dropdown(options=list(views), description="view"),

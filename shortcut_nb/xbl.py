@@ -319,12 +319,16 @@ def attribution_map(model: nn.Module, x: torch.Tensor, cls: torch.Tensor | int, 
     if method not in ATTRIBUTIONS: raise ValueError(f"unknown attribution {method!r}; choose one of {', '.join(ATTRIBUTIONS)}")
     if steps < 1: raise ValueError(f"steps must be ≥ 1, got {steps}")
     check_images(x, "x")
-    x = unit_float(x)
-    cls = _check_cls(cls, len(x))
+    dev = next(model.parameters()).device
+    x = unit_float(x).to(dev)
+    cls = _check_cls(cls, len(x)).to(dev)
     size = tuple(x.shape[-2:])
     was_training = model.training
     model.eval()
     try:
+        with torch.no_grad(): k = model(x[:1]).shape[1]
+        if int(cls.min()) < 0 or int(cls.max()) >= k:
+            raise ValueError(f"cls must lie in the range [0, {k}) (the model's classes), got [{int(cls.min())}, {int(cls.max())}]")
         if method == "gradcam": return grad_cam(model, x, cls)
         if method in ("gradcam_signed", "grad_x_act"):
             a, g = _feature_grad(model, x, cls)
@@ -335,7 +339,7 @@ def attribution_map(model: nn.Module, x: torch.Tensor, cls: torch.Tensor | int, 
         if method == "integrated_gradients":
             grads = sum(_input_grad(model, x * ((k + 0.5) / steps), cls) for k in range(steps)) / steps
             return (x * grads).sum(1).abs()
-        with torch.no_grad(): return contribution_cam(model, x)[torch.arange(len(x)), cls].abs()
+        with torch.no_grad(): return _to_image(contribution_cam(model, x)[torch.arange(len(x)), cls].abs(), size)
     finally:
         model.train(was_training)
 

@@ -99,6 +99,7 @@ def test_killed_worker_beyond_allowed_failures_is_an_error(tmp_path):
     with pytest.raises(distributed.KilledWorker):
         run_sweep(always_dies, [{"x": 0}, {"x": 1}], tmp_path, executor=DaskExecutor(n_workers=2, progress=False, allowed_failures=0))
     assert len(list(tmp_path.glob("*.json"))) == 1, "the run that finished was stored"
+    assert not list(tmp_path.glob("*.lock")), "a failed sweep leaves no claim behind to block other processes"
 
 
 def test_finished_runs_are_never_recomputed(tmp_path, calls, cluster):
