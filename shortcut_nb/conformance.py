@@ -180,6 +180,20 @@ def _shuffle(ds, seed):
     perturbed = shr_noise(ds, patch=4, seed=0).data if isinstance(ds, ImageSet) else ds
     return Released(shuffle_perturbations(ds, perturbed, seed=seed))
 
+# %% ../nbs/93_conformance.ipynb #k016c
+def _backdoor(name: str, **params):
+    "Adapter for backdoor attack `name`: the conformance data as train and test set, target 0, rate 0.25."
+    def call(ds, seed):
+        from shortcut_nb.backdoor import BACKDOORS, patch_mask
+        bd = BACKDOORS[name](ds, ds, target=0, rate=0.25, seed=seed, **params)
+        region = patch_mask(ds.image_shape).expand(len(ds), -1, -1) if name == "BadNets" else None
+        return Released(bd.train, region)
+    return call
+
+def _lc_config():
+    from shortcut_nb.train import TrainConfig
+    return TrainConfig(epochs=1, batch_size=8, augment="none", seed=0, eval_train=False, name="conformance-lc")
+
 # %% ../nbs/93_conformance.ipynb #k018
 _EPS = 8 / 255
 MAKERS: dict[str, Maker] = {m.name: m for m in [
@@ -202,6 +216,14 @@ MAKERS: dict[str, Maker] = {m.name: m for m in [
     Maker("ar_noise", _ar, budget="l2", eps=0.5),
     Maker("ntga_noise", _ntga, budget="linf", eps=_EPS),
     Maker("shuffle_perturbations", _shuffle),   # image i becomes x_perm(i) + δ_i: no budget relative to x_i
+    Maker("badnets", _backdoor("BadNets"), n_pixels=9, same_labels=False),
+    Maker("blended", _backdoor("Blended"), budget="linf", eps=0.2, same_labels=False),
+    Maker("physical_ba", _backdoor("PhysicalBA"), same_labels=False),
+    Maker("label_consistent", _backdoor("LC", steps=2, surrogate_config=_lc_config()), same_labels=False, min_per_class=2),
+    Maker("refool", _backdoor("Refool"), budget="linf", eps=0.4, same_labels=False),
+    Maker("issba", _backdoor("ISSBA"), budget="linf", eps=_EPS, same_labels=False),
+    Maker("iad", _backdoor("IAD"), n_pixels=3, same_labels=False),
+    Maker("wanet", _backdoor("WaNet"), same_labels=False),
 ]}
 
 # %% ../nbs/93_conformance.ipynb #k021

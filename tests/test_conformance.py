@@ -154,6 +154,7 @@ def test_maker_small_class(name, count):
         out = e.call(ds, 0)
         assert out.data.x.dtype == torch.uint8 and len(out.data) == len(ds)
         if e.same_labels: assert torch.equal(out.data.y, ds.y)
+        else: assert out.data.classes == ds.classes and int(out.data.y.max()) < len(ds.classes)
 
 
 @pytest.mark.parametrize("count", [0, 1], ids=["empty_class", "singleton_class"])
@@ -292,7 +293,8 @@ def test_model_builds_and_runs(name):
 # ---------------------------------------------------------------- the registries themselves
 
 KNOWN_MAKERS = ["ops_search", "ops_position", "ops_color", "randpix", "ops_fraction", "add_decoys", "add_trigger", "contrast_bias",
-                "colorize_by_class", "biased_benchmark", "em_noise", "rem_noise", "tap_noise", "shr_noise", "ar_noise", "ntga_noise", "shuffle_perturbations"]
+                "colorize_by_class", "biased_benchmark", "em_noise", "rem_noise", "tap_noise", "shr_noise", "ar_noise", "ntga_noise",
+                "shuffle_perturbations", "badnets", "blended", "physical_ba", "label_consistent", "refool", "issba", "iad", "wanet"]
 KNOWN_DIAGNOSTICS = ["neuron_activations", "neuron_diagrams", "diagram_summary", "probe_cluster_diagnostic", "patch_exchange",
                      "grad_cam", "contribution_cam", "reconstruct", "reconstruction_score", "linear_probe"]
 
