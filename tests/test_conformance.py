@@ -154,7 +154,7 @@ def test_maker_small_class(name, count):
         out = e.call(ds, 0)
         assert out.data.x.dtype == torch.uint8 and len(out.data) == len(ds)
         if e.same_labels: assert torch.equal(out.data.y, ds.y)
-        else: assert out.data.classes == ds.classes and int(out.data.y.max()) < len(ds.classes)
+        else: assert 0 <= int(out.data.y.min()) and int(out.data.y.max()) < len(out.data.classes)   # valid labels of the released classes
 
 
 @pytest.mark.parametrize("count", [0, 1], ids=["empty_class", "singleton_class"])
