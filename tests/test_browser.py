@@ -96,21 +96,26 @@ def test_explorers_respond_in_a_real_browser(lab):
     assert not serious, serious
 
 
-def test_docs_pages_render_their_figures(tmp_path):
+def test_docs_pages_render_their_figures(tmp_path, smoke_run):
     "`make docs` pages: a paper's executed notebook shows its figures (decoded images) and its tables as HTML tables."
     from shortcut_nb.docs import build_docs
-    index = build_docs(tmp_path, root=ROOT, only=["spurious_xbl", "92_widgets"])
+    out = smoke_run("spurious_xbl")                      # this session's executed notebook: outputs/<paper>/smoke/
+    root = tmp_path / "checkout"
+    root.mkdir()
+    for d in ("nbs", "papers"): (root / d).symlink_to(ROOT / d)
+    (root / "outputs").symlink_to(out.parent.parent)
+    index = build_docs(tmp_path / "site", root=root, scale="smoke", only=["spurious_xbl", "92_widgets"])
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(index.as_uri())
         assert page.locator("a[href='spurious_xbl.html']").count() == 1     # the front page links the paper
-        page.goto((tmp_path / "spurious_xbl.html").as_uri())
+        page.goto((tmp_path / "site" / "spurious_xbl.html").as_uri())
         shown = page.evaluate("[...document.images].map(i => i.naturalWidth)")
         assert len(shown) >= 5 and all(w > 0 for w in shown), shown
         assert page.locator("table:has-text('· published')").count() >= 2   # the paper's tables as HTML, not printed Markdown
         page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
-        page.goto((tmp_path / "92_widgets.html").as_uri())
+        page.goto((tmp_path / "site" / "92_widgets.html").as_uri())
         explorers = page.evaluate("[...document.images].filter(i => i.naturalWidth > 0).length")
         assert explorers >= 8, explorers                       # each explorer shows its picture without a kernel
         browser.close()
