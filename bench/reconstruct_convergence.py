@@ -12,7 +12,7 @@ timed in the same process, and every seconds-per-iteration is also reported as a
 `--big` additionally times iterations at the paper's size (width 1000, 250 images per class, 500 candidates) and
 the training epochs of that model, to decide whether it fits the `cpu` budget.
 
-    python bench/reconstruct_convergence.py [--iters 5000] [--budget 150] [--log-every 50] [--settings paper,lr3,lr10] [--big]
+    python bench/reconstruct_convergence.py [--iters 5000] [--budget 150] [--log-every 50] [--settings paper,lr3,lr10] [--big] [--append]
 Writes bench/reconstruct_convergence.csv, bench/reconstruct_convergence.png, bench/reconstruct_convergence.json.
 """
 import argparse, json, time
@@ -89,7 +89,32 @@ def main():
     ap.add_argument("--log-every", type=int, default=50); ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--datasets", default="mnist,cifar10"); ap.add_argument("--settings", default="paper,lr3,lr10")
     ap.add_argument("--big", action="store_true"); ap.add_argument("--out", default=str(HERE / "reconstruct_convergence"))
+    ap.add_argument("--append", action="store_true", help="merge into the existing --out files (same dataset+setting replaced)")
     a = ap.parse_args()
+    if a.append:
+        tmp = a.out + "_new"; main_run(a, tmp); merge(a.out, tmp)
+        for ext in (".csv", ".json", ".png"): Path(tmp + ext).unlink(missing_ok=True)
+    else:
+        main_run(a, a.out)
+
+
+def merge(out: str, new: str):
+    "Replace/add the curves of run `new` in the files of run `out` (rows keyed by dataset+setting; summaries by setting)."
+    old_df, new_df = pd.read_csv(out + ".csv"), pd.read_csv(new + ".csv")
+    keys = set(zip(new_df.dataset, new_df.setting))
+    df = pd.concat([old_df[[k not in keys for k in zip(old_df.dataset, old_df.setting)]], new_df], ignore_index=True)
+    df.to_csv(out + ".csv", index=False)
+    so, sn = json.loads(Path(out + ".json").read_text()), json.loads(Path(new + ".json").read_text())
+    for name, info in sn["datasets"].items():
+        d = so["datasets"].setdefault(name, {"settings": {}})
+        d["settings"].update(info["settings"])
+        d.setdefault("extra_runs", []).append({k: v for k, v in info.items() if k != "settings"} | {"budget_s": sn["budget_s"],
+                                                                                                 "iters": sn["iters"]})
+    Path(out + ".json").write_text(json.dumps(so, indent=1))
+    plot(df, out + ".png")
+
+
+def main_run(a, out: str):
     torch.set_num_threads(a.threads)
     rows, summary = [], {"threads": a.threads, "torch": torch.__version__, "iters": a.iters, "budget_s": a.budget,
                          "log_every": a.log_every, "datasets": {}}
@@ -114,8 +139,9 @@ def main():
                    "ssim_at_600": float(s[it <= 600][-1]), "kkt_init": float(d["kkt"].iloc[0]), "kkt_last": float(d["kkt"].iloc[-1])}
             info["settings"][st] = res
             print(f"  {st}: {json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()})}", flush=True)
-            rows += [{"dataset": name, "setting": st, "hidden": 256, "n_train": m // 2, "lr": hp["lr"], **row} for row in r]
-            pd.DataFrame(rows).to_csv(a.out + ".csv", index=False)
+            rows += [{"dataset": name, "setting": st, "status": status, "hidden": 256, "n_train": m // 2, "lr": hp["lr"], **row}
+                     for row in r]
+            pd.DataFrame(rows).to_csv(out + ".csv", index=False)
         info["baseline_s_per_iter_end"] = time_iters(model, m, shape, HPARAMS[name])     # load drift check
         if a.big:
             bm, btr, bmu, bx, by = base_model(name, 250, 1000, train=False)
@@ -126,8 +152,8 @@ def main():
                            "train_s_per_epoch": ep_s}
             print(f"  big (h=1000, n={len(btr)}): {big:.3f} s/iter ({big / base:.1f}x baseline), training {ep_s:.3f} s/epoch", flush=True)
         summary["datasets"][name] = info
-        Path(a.out + ".json").write_text(json.dumps(summary, indent=1))
-    plot(pd.DataFrame(rows), a.out + ".png")
+        Path(out + ".json").write_text(json.dumps(summary, indent=1))
+    plot(pd.DataFrame(rows), out + ".png")
 
 
 def plot(df: pd.DataFrame, path: str):
@@ -137,11 +163,13 @@ def plot(df: pd.DataFrame, path: str):
     fig, axs = plt.subplots(2, len(names), figsize=(5 * len(names), 6), squeeze=False)
     for j, name in enumerate(names):
         for st, d in df[df.dataset == name].groupby("setting", sort=False):
-            lbl = f"{st} (lr {d.lr.iloc[0]:.3g})"
-            axs[0, j].plot(d["iter"], d["kkt"], label=lbl); axs[1, j].plot(d["iter"], d["best10_ssim"], label=lbl)
+            status = d["status"].iloc[0] if "status" in d else "done"
+            lbl = f"{st} (lr {d.lr.iloc[0]:.3g})" + (f", diverged at iteration {status.split('@')[1]}" if status.startswith("div") else "")
+            mk = "o" if len(d) == 1 else None                                  # a run that diverged before its 2nd log
+            axs[0, j].plot(d["iter"], d["kkt"], marker=mk, label=lbl); axs[1, j].plot(d["iter"], d["best10_ssim"], marker=mk, label=lbl)
         axs[0, j].set_yscale("log"); axs[0, j].set_title(f"{name}: KKT residual (h=256, n=100)")
         axs[1, j].set_title(f"{name}: best-10 SSIM"); axs[1, j].set_xlabel("iteration")
-        axs[1, j].axvline(600, color="grey", ls=":", lw=1); axs[0, j].axvline(600, color="grey", ls=":", lw=1)
+        for ax in axs[:, j]: ax.axvline(600, color="grey", ls=":", lw=1)          # the current `cpu` scale's 600 iterations
         axs[0, j].legend(fontsize=8); axs[1, j].legend(fontsize=8)
     fig.tight_layout(); fig.savefig(path, dpi=110)
 
