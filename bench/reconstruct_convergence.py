@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--log-every", type=int, default=50); ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--datasets", default="mnist,cifar10"); ap.add_argument("--settings", default="paper,lr3,lr10")
     ap.add_argument("--big", action="store_true"); ap.add_argument("--out", default=str(HERE / "reconstruct_convergence"))
+    ap.add_argument("--seed", type=int, default=0, help="seed of the training subset, model and candidates (experiment's seed)")
     ap.add_argument("--append", action="store_true", help="merge into the existing --out files (same dataset+setting replaced)")
     a = ap.parse_args()
     if a.append:
@@ -117,10 +118,10 @@ def merge(out: str, new: str):
 def main_run(a, out: str):
     torch.set_num_threads(a.threads)
     rows, summary = [], {"threads": a.threads, "torch": torch.__version__, "iters": a.iters, "budget_s": a.budget,
-                         "log_every": a.log_every, "datasets": {}}
+                         "log_every": a.log_every, "seed": a.seed, "datasets": {}}
     for name in a.datasets.split(","):
         print(name, flush=True)
-        model, train01, mu, x, _ = base_model(name, 50, 256)
+        model, train01, mu, x, _ = base_model(name, 50, 256, seed=a.seed)
         m, shape = 2 * len(train01), tuple(train01.shape[1:])
         base = time_iters(model, m, shape, HPARAMS[name])
         info = {"baseline_s_per_iter": base, "settings": {}}
@@ -128,7 +129,7 @@ def main_run(a, out: str):
         for st in a.settings.split(","):
             mult = 1.0 if st == "paper" else float(st[2:])
             hp = {**HPARAMS[name], "lr": HPARAMS[name]["lr"] * mult}
-            r, status = curve(model, train01, mu, hp, a.iters, a.budget, a.log_every)
+            r, status = curve(model, train01, mu, hp, a.iters, a.budget, a.log_every, seed=a.seed)
             d = pd.DataFrame(r)
             n_it = int(d["iter"].iloc[-1]) if len(d) else 0
             spi = d["opt_seconds"].iloc[-1] / max(n_it, 1) if len(d) else np.nan
