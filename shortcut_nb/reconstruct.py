@@ -180,11 +180,15 @@ def reconstruct(model: nn.Module, n_candidates: int, input_shape: tuple[int, ...
                 lr: float = 0.01, lr_lambda: float = 1e-4, lambda_min: float = 0.05, init_scale: float = 1e-3,
                 relu_alpha: float | None = 300.0, lambda_weight: float = 5.0, bounds: tuple[float, float] = (-1.0, 1.0),
                 labels: torch.Tensor | None = None, seed: int = 0, log_every: int = 0,
-                allow_unconverged: bool = False) -> Reconstruction:
+                allow_unconverged: bool = False, callback=None) -> Reconstruction:
     """Minimise the KKT residual + pixel and multiplier penalties over `n_candidates` candidates of shape
     `input_shape` (model space) for `iters` SGD steps. Refuses a model whose `train_report` says it did
-    not converge (unless `allow_unconverged`); warns when the model is not a homogeneous ReLU MLP."""
+    not converge (unless `allow_unconverged`); warns when the model is not a homogeneous ReLU MLP.
+    `callback(it, x, lam)`, if given, is called at every logged iteration (`log_every`) with the candidates
+    *before* that step (detached, read-only); a dict it returns is merged into that history row."""
     if n_candidates < 1: raise ValueError(f"n_candidates must be ≥ 1, got {n_candidates}")
+    if callback is not None and not callable(callback): raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    if callback is not None and not log_every: raise ValueError("callback needs log_every ≥ 1 (it runs at the logged iterations)")
     if iters < 0: raise ValueError(f"iters must be ≥ 0, got {iters}")
     rep = getattr(model, "train_report", None)
     if rep is not None and not rep.converged:
@@ -209,11 +213,15 @@ def reconstruct(model: nn.Module, n_candidates: int, input_shape: tuple[int, ...
         pen = (x - hi).relu().pow(2).sum() + (lo - x).relu().pow(2).sum() + lambda_weight * (lambda_min - lam).relu().pow(2).sum()
         loss = kkt + pen
         if not torch.isfinite(loss): raise FloatingPointError(f"reconstruction diverged at iteration {it}; lower lr")
+        if log_every and (it % log_every == 0 or it == iters - 1):   # logged before the step: row `it` describes x before step it
+            row = {"iter": it, "kkt": kkt.item(), "penalty": pen.item()}
+            if callback is not None:
+                extra = callback(it, x.detach(), lam.detach())
+                if extra is not None: row.update(extra)
+            hist.append(row)
         opt_x.zero_grad(); opt_l.zero_grad()
         loss.backward(inputs=[x, lam])
         opt_x.step(); opt_l.step()
-        if log_every and (it % log_every == 0 or it == iters - 1):
-            hist.append({"iter": it, "kkt": kkt.item(), "penalty": pen.item()})
     hp = {"n_candidates": n_candidates, "iters": iters, "lr": lr, "lr_lambda": lr_lambda, "lambda_min": lambda_min,
           "init_scale": init_scale, "relu_alpha": relu_alpha, "lambda_weight": lambda_weight, "bounds": list(bounds), "seed": seed}
     return Reconstruction(x.detach().cpu(), lam.detach().cpu(), labels.cpu(), hist, time.time() - t0, hp)

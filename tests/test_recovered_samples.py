@@ -87,6 +87,24 @@ def test_n_candidates_and_labels_checked():
     with pytest.raises(ValueError, match="labels"): reconstruct(m, 3, (16,), labels=torch.tensor([1., 1.]))
 
 
+def test_callback_sees_logged_candidates_and_can_stop_a_run():
+    m = homogeneous_mlp(16, (8, 8), first_init=0.3, seed=1)
+    kw = dict(iters=30, lr=0.05, init_scale=0.1, seed=0, log_every=10)
+    plain = reconstruct(m, 4, (16,), **kw)
+    f = functional_forward(m, 300.0); y = torch.tensor([-1., -1., 1., 1.])
+    rec = reconstruct(m, 4, (16,), callback=lambda it, x, lam: {"kkt_again": kkt_residual(m, f, x, lam, y).item()}, **kw)
+    assert torch.equal(rec.x, plain.x)                                    # observing does not change the run
+    assert [r["iter"] for r in rec.history] == [0, 10, 20, 29]
+    for r, p in zip(rec.history, plain.history):                          # the callback's x is the one the residual was taken at
+        assert r["kkt"] == p["kkt"] and abs(r["kkt_again"] - r["kkt"]) <= 1e-5 * max(1.0, r["kkt"])
+    class Stop(Exception): pass
+    def stop_at_10(it, x, lam):
+        if it >= 10: raise Stop
+    with pytest.raises(Stop): reconstruct(m, 4, (16,), callback=stop_at_10, **kw)   # a budget stop propagates
+    with pytest.raises(ValueError, match="log_every"): reconstruct(m, 4, (16,), iters=2, callback=stop_at_10)
+    with pytest.raises(TypeError, match="callable"): reconstruct(m, 4, (16,), iters=2, log_every=1, callback="no")
+
+
 def test_non_homogeneous_model_warns():
     bad = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))  # biases everywhere
     assert homogeneity_problems(bad)
