@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from .config import generator
 from .data import ImageSet, check_imageset
-from .color import NAMED_COLORS
+from .color import _rgb
 from .train import TrainConfig, TrainResult, train_model, predict
 from .topology import penultimate_features
 
@@ -111,20 +111,12 @@ class BiasedSet:
         return BiasedSet(self.data.take(idx), self.sensitive[idx], list(self.target_classes), self.correlation, self.kind)
 
 # %% ../nbs/06c_fairness.ipynb #f017
-def _rgb01(c: str | Sequence[int]) -> torch.Tensor:
-    if isinstance(c, str):
-        if c not in NAMED_COLORS: raise ValueError(f"unknown colour {c!r}; named colours: {', '.join(NAMED_COLORS)} (or give an RGB triple)")
-        c = NAMED_COLORS[c]
-    t = torch.as_tensor(c, dtype=torch.float32)
-    if t.shape != (3,) or t.min() < 0 or t.max() > 255: raise ValueError(f"a colour is 3 values in [0, 255], got {c!r}")
-    return t / 255
-
 def paint_sensitive(x: torch.Tensor, s: torch.Tensor, kind: str = "colour", colors: Sequence = SENSITIVE_COLORS) -> torch.Tensor:
     """RGB uint8 copies of images `x` (uint8, 1 or 3 channels) carrying the attribute `s` (0/1 per image) as colour `colors[s]`:
     'colour' — gray strokes × colour, or RGB × (½ + ½ colour); 'background' — white strokes on a ground of the colour (gray only)."""
     if kind not in SENSITIVE_KINDS: raise ValueError(f"sensitive must be one of {SENSITIVE_KINDS}, got {kind!r}")
     if len(colors) != 2: raise ValueError(f"need two colours (for sensitive = 0 and 1), got {len(colors)}")
-    lut = torch.stack([_rgb01(c) for c in colors])[s.long()][:, :, None, None]   # N×3×1×1
+    lut = torch.stack([_rgb(c) / 255 for c in colors])[s.long()][:, :, None, None]   # N×3×1×1
     xf = x.float() / 255
     if x.shape[1] == 1: out = xf * lut if kind == "colour" else xf + (1 - xf) * lut
     elif kind == "colour": out = xf * (0.5 + 0.5 * lut)
