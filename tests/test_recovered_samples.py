@@ -167,3 +167,20 @@ def test_ssim_score_sanity():
     mean = imgs.mean(0, keepdim=True)
     assert abs(reconstruction_score(imgs, imgs - mean, mean, k=5).best_k - 1.0) < 1e-9
     assert 0 <= no_reference_score(noise) <= 1
+
+
+# ---- the paper notebook: a diverged reconstruction is a failed run, reported and not scored -----------------
+
+def test_paper_reports_a_diverged_reconstruction(shared_data, tmp_path, monkeypatch):
+    import json
+    import pandas as pd
+    from shortcut_nb.runner import run_paper
+    monkeypatch.setenv("SHORTCUT_NB_CACHE", str(tmp_path / "cache"))
+    out = run_paper("recovered_samples", "smoke", run="diverge", params={"rec_lr_mult_mnist": 1e5},
+                    out_root=tmp_path / "outputs", progress=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_reconstructions_diverged"] >= 1                 # the MNIST step is far past stable
+    claims = pd.read_csv(out / "claims.csv")
+    moved = claims.set_index("claim_id").loc["T1_moved_mnist"]
+    assert moved.verdict == "not run" and moved.n == 0                # no score from a diverged run
+    assert "Diverged reconstructions (not scored): 1" in (out / "findings.md").read_text()
