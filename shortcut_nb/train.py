@@ -17,10 +17,10 @@ from .data import ImageSet, unit_float
 from .models import make_model
 
 # %% auto #0
-__all__ = ['Augment', 'AUGMENTATIONS', 'SCHEDULES', 'ARCH_RECIPES', 'SampleWeight', 'random_flip', 'random_crop', 'crop_flip',
-           'get_augment', 'TrainConfig', 'lr_factor', 'recipe_config', 'predict', 'evaluate', 'check_sample_weight',
-           'batch_weights', 'TrainingDiverged', 'TrainResult', 'fit', 'train_model', 'toy_images', 'param_distance',
-           'save_weights', 'load_weights']
+__all__ = ['Augment', 'AUGMENTATIONS', 'SCHEDULES', 'ARCH_RECIPES', 'SampleWeight', 'LossFn', 'BatchFn', 'random_flip',
+           'random_crop', 'crop_flip', 'get_augment', 'TrainConfig', 'lr_factor', 'recipe_config', 'predict',
+           'evaluate', 'check_sample_weight', 'batch_weights', 'TrainingDiverged', 'TrainResult', 'fit',
+           'epoch_batches', 'train_model', 'toy_images', 'param_distance', 'save_weights', 'load_weights']
 
 # %% ../nbs/04_train.ipynb #c006
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -77,6 +77,7 @@ class TrainConfig:
     stop_at_train_acc: float = 0.0   # stop once the training set is fitted to this accuracy (0: run every epoch); checked in eval mode
     eval_train: bool = True          # after training, measure accuracy on the training set itself (eval mode, no augmentation)
     test_every: int = 1              # evaluate on `test` every this many epochs (0: only after the last epoch); the last epoch always is
+    steps_per_epoch: int = 0         # optimiser steps per epoch (0: one pass, len(train) // batch_size); more draws further permutations
     name: str = "run"                # names the run in progress bars and errors
 
     def to_dict(self) -> dict: return asdict(self)
@@ -177,26 +178,54 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: sgd, adam, adamw")
 
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], dict]
+BatchFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
 def fit(model: nn.Module, train: ImageSet, cfg: TrainConfig = TrainConfig(), test: ImageSet | None = None,
         augment: Augment | None = None, perturb: Callable | None = None, progress: bool = True,
         device: str | torch.device | None = None, on_epoch: Callable[[nn.Module, dict], dict | None] | None = None,
-        sample_weight: SampleWeight | None = None) -> TrainResult:
-    """Train `model` on `train` following `cfg`; evaluate on `test` after every epoch.
-    `augment` overrides `cfg.augment`; `perturb(model, x, y) -> x` runs after augmentation (e.g. adversarial training);
-    `on_epoch(model, row) -> dict | None` runs after every epoch and may add measurements to that epoch's history row.
-    `sample_weight` weights each image's loss (see `batch_weights`): N weights, or `(idx, losses) -> weights` called at
-    every step; a step then minimises the batch mean of wᵢ·ℓᵢ (and `train_loss` reports that weighted loss).
+        sample_weight: SampleWeight | None = None, loss: LossFn | None = None, batch: BatchFn | None = None) -> TrainResult:
+    """Train `model` on `train` following `cfg`; evaluate on `test` after every `cfg.test_every` epochs.
+    The one training loop of the package; its hooks let other methods reuse it instead of copying it:
+    - `augment` overrides `cfg.augment`; `perturb(model, x, y) -> x` runs after augmentation (e.g. adversarial training);
+    - `batch(idx) -> (x, y)` supplies a step's images (floats in [0, 1]) for the training-set indices `idx` instead of
+      `train`'s own (e.g. images plus a noise that changes between epochs); augmentation still applies;
+    - `loss(model, x, y, idx) -> {"loss", "logits", **extras}` replaces the cross-entropy (e.g. an explanation penalty);
+      each scalar in `extras` is averaged over the epoch into the history as `train_<name>`;
+    - `on_epoch(model, row) -> dict | None` runs after every epoch and may add measurements to that epoch's history row;
+      a truthy `"stop"` in what it returns ends training after that epoch;
+    - `sample_weight` weights each image's loss (see `batch_weights`): N weights, or `(idx, losses) -> weights` called at
+      every step; a step then minimises the batch mean of wᵢ·ℓᵢ (and `train_loss` reports that weighted loss).
     Every random draw (batch order, augmentation, dropout) follows `cfg.seed`: the global RNG is seeded for the run and
     restored afterwards, so the same config gives the same weights in any process."""
+    if loss is not None and sample_weight is not None:
+        raise ValueError("give either `loss` or `sample_weight`: a custom loss weights its own terms")
     with seeded(cfg.seed):
-        return _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, sample_weight)
+        return _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, sample_weight, loss, batch)
 
-def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, sample_weight=None) -> TrainResult:
+def epoch_batches(n: int, batch_size: int, steps: int, g: torch.Generator, device) -> list[torch.Tensor]:
+    """One epoch's `steps` batches of indices into `n` images: successive random permutations cut into batches.
+    With `steps = n // batch_size` that is one permutation, each image at most once (the rest are dropped)."""
+    passes = -(-steps * batch_size // n)
+    perm = torch.cat([torch.randperm(n, device=device, generator=g) for _ in range(passes)])
+    return list(perm[:steps * batch_size].split(batch_size))
+
+def _cross_entropy(sample_weight, label_smoothing: float) -> LossFn:
+    def ce(model, xb, yb, idx):
+        logits = model(xb)
+        if sample_weight is None: return {"loss": F.cross_entropy(logits.float(), yb, label_smoothing=label_smoothing), "logits": logits}
+        per = F.cross_entropy(logits.float(), yb, label_smoothing=label_smoothing, reduction="none")
+        return {"loss": (batch_weights(sample_weight, idx, per.detach()) * per).mean(), "logits": logits}
+    return ce
+
+def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, sample_weight=None, loss_fn=None,
+         batch=None) -> TrainResult:
     from tqdm.auto import tqdm
     lr_factor(cfg.schedule, 0.0, cfg.warmup, cfg.milestones)  # validates the schedule name early
     if not 0.0 <= cfg.stop_at_train_acc <= 1.0:
         raise ValueError(f"stop_at_train_acc is a fraction in [0, 1], got {cfg.stop_at_train_acc}")
     if cfg.test_every < 0: raise ValueError(f"test_every must be ≥ 0 (0: only after the last epoch), got {cfg.test_every}")
+    if cfg.steps_per_epoch < 0: raise ValueError(f"steps_per_epoch must be ≥ 0 (0: one pass over the training set), got {cfg.steps_per_epoch}")
     dev = get_device(device)
     cuda = dev.type == "cuda"
     aug = augment or get_augment(cfg.augment)
@@ -209,8 +238,10 @@ def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, 
     if isinstance(sample_weight, torch.Tensor): sample_weight = check_sample_weight(sample_weight, n).to(dev)
     elif sample_weight is not None and not callable(sample_weight):
         raise TypeError(f"sample_weight must be a tensor of {n} weights or a callable (idx, losses) -> weights, got {type(sample_weight).__name__}")
+    loss_fn = loss_fn or _cross_entropy(sample_weight, cfg.label_smoothing)
+    batch = batch or (lambda idx: (x_all[idx].float().div_(255), y_all[idx]))
     bs = min(cfg.batch_size, n)
-    steps_per_epoch = n // bs
+    steps_per_epoch = cfg.steps_per_epoch or n // bs
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg.schedule, s / max(1, total), cfg.warmup, cfg.milestones))
     g = generator(cfg.seed, dev)
@@ -220,41 +251,39 @@ def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, 
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=dev)
+        sums: dict[str, torch.Tensor] = {}
         correct = torch.zeros((), device=dev)
-        perm = torch.randperm(n, device=dev, generator=g)
-        for s in range(steps_per_epoch):
-            idx = perm[s * bs:(s + 1) * bs]
-            xb, yb = aug(x_all[idx].float().div_(255), y_all[idx], g)
+        for s, idx in enumerate(epoch_batches(n, bs, steps_per_epoch, g, dev)):
+            xb, yb = aug(*batch(idx), g)
             if perturb is not None: xb = perturb(step_model, xb, yb)
             if cfg.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, torch.bfloat16, enabled=cuda and cfg.amp):
-                logits = step_model(xb)
-                if sample_weight is None:
-                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
-                else:
-                    per = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing, reduction="none")
-                    loss = (batch_weights(sample_weight, idx, per.detach()) * per).mean()
+                out = loss_fn(step_model, xb, yb, idx)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            out["loss"].backward()
             opt.step()
             sched.step()
-            loss_sum += loss.detach()
+            for k, v in out.items():
+                if k != "logits": sums[k] = sums.get(k, 0.0) + v.detach().float()
             hard = yb if yb.ndim == 1 else yb.argmax(1)
-            correct += (logits.detach().argmax(1) == hard).sum()
-            if (not cuda or s % 50 == 49) and not torch.isfinite(loss_sum):
-                raise TrainingDiverged(f"run {cfg.name!r}: loss became {loss.item()} at epoch {epoch + 1}, step {s + 1} "
+            correct += (out["logits"].detach().argmax(1) == hard).sum()
+            if (not cuda or s % 50 == 49) and not torch.isfinite(sums["loss"]):
+                raise TrainingDiverged(f"run {cfg.name!r}: loss became {out['loss'].item()} at epoch {epoch + 1}, step {s + 1} "
                                        f"(lr {opt.param_groups[0]['lr']:.3g}); lower the learning rate or check the inputs")
-        if not torch.isfinite(loss_sum):
+        if steps_per_epoch and not torch.isfinite(sums["loss"]):
             raise TrainingDiverged(f"run {cfg.name!r}: loss became non-finite during epoch {epoch + 1}")
-        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum.item() / max(1, steps_per_epoch),
+        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
+               **{f"train_{k}": v.item() / steps_per_epoch for k, v in sums.items()},
                "train_acc": correct.item() / max(1, steps_per_epoch * bs)}
         if test is not None and cfg.test_every and (epoch + 1) % cfg.test_every == 0:
             row.update({f"test_{k}": v for k, v in evaluate(model, test, cfg.eval_batch_size).items()})
-        if on_epoch is not None: row.update(on_epoch(model, row) or {})
+        extra = (on_epoch(model, row) or {}) if on_epoch is not None else {}
+        stop = bool(extra.pop("stop", False))
+        row.update(extra)
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train_loss", "train_acc", "test_acc")})
+        if stop: break
         if cfg.stop_at_train_acc and row["train_acc"] >= cfg.stop_at_train_acc:   # fitted on the fly: confirm in eval mode
             fit_acc = evaluate(model, train, cfg.eval_batch_size)["acc"]
             row["fit_acc"] = fit_acc

@@ -14,8 +14,8 @@ from .train import TrainConfig, fit, evaluate
 from .adversarial import pgd
 
 # %% auto #0
-__all__ = ['Poison', 'within_budget', 'em_noise', 'rem_noise', 'tap_noise', 'shr_noise', 'ar_noise', 'relu_ntk', 'ntga_noise',
-           'shuffle_perturbations']
+__all__ = ['Poison', 'within_budget', 'surrogate_config', 'em_noise', 'rem_noise', 'tap_noise', 'shr_noise', 'ar_noise',
+           'relu_ntk', 'ntga_noise', 'shuffle_perturbations']
 
 # %% ../nbs/04c_unlearnable.ipynb #313a272a
 @dataclass
@@ -39,64 +39,83 @@ def _release(ds: ImageSet, delta: torch.Tensor, norm: str, eps: float, name: str
     return Poison(ds.with_x((x * 255).round().to(torch.uint8), f" + {name}"), delta, norm, eps, info)
 
 # %% ../nbs/04c_unlearnable.ipynb #1cf9cf69
-def _min_min(ds: ImageSet, arch: str, eps: float, step: float, pgd_steps: int, train_steps: int, max_rounds: int,
-             stop_acc: float, batch_size: int, seed: int, device, adv_eps: float = 0.0, adv_steps: int = 0, name: str = "EM"):
-    # a surrogate with dropout draws its masks from the global RNG: seed it for the run (and restore it afterwards)
-    with seeded(seed):
-        return _min_min_rounds(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device,
-                               adv_eps, adv_steps, name)
+def surrogate_config(batch_size: int = 128, train_steps: int = 10, max_rounds: int = 20, seed: int = 0, name: str = "EM") -> TrainConfig:
+    """The min-min surrogate's training as a `TrainConfig`: one epoch is one round (`train_steps` steps on the noisy images,
+    then a noise update), at most `max_rounds` rounds; SGD lr 0.1, momentum 0.9, weight decay 5e-4, constant rate, no
+    augmentation (Huang et al. 2021)."""
+    return TrainConfig(epochs=max_rounds, steps_per_epoch=train_steps, batch_size=batch_size, optimizer="sgd", lr=0.1,
+                       momentum=0.9, nesterov=False, weight_decay=5e-4, schedule="constant", augment="none", seed=seed,
+                       eval_train=False, test_every=0, name=name)
 
-def _min_min_rounds(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device,
-                    adv_eps, adv_steps, name):
+def _min_min(ds: ImageSet, arch: str, eps: float, step: float, pgd_steps: int, stop_acc: float, cfg: TrainConfig, device,
+             adv_eps: float = 0.0, adv_steps: int = 0, name: str = "EM") -> Poison:
+    "Bi-level min-min through the one training loop: `fit` trains the surrogate on the noisy images, its epoch hook updates the noise."
     dev = get_device(device)
+    seed = cfg.seed
     model = make_model(arch, ds.image_shape[0], ds.num_classes, seed=seed).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x, y = ds.x.to(dev).float() / 255, ds.y.to(dev)
-    delta = torch.zeros_like(x); g = generator(seed, dev); acc = 0.0; n = len(x); rounds = 0
-    def inner_adv(xb, yb, db, s):  # REM: the worst case within adv_eps around the noisy image
+    delta = torch.zeros_like(x)
+    n = len(x)
+    bs = cfg.batch_size
+    calls = {"steps": 0, "rounds": 0}
+    noisy = {"acc": 0.0, "loss": float("nan")}
+
+    def inner_adv(xb, yb, db, s):                      # REM: the worst case within adv_eps around the noisy image
         if adv_eps <= 0: return torch.zeros_like(xb)
         return pgd(model, (xb + db).clamp(0, 1), yb, adv_eps, adv_eps / 4, adv_steps, seed=s)
-    for rounds in range(1, max_rounds + 1):
-        model.train()                                   # (i) surrogate steps on noisy (and, for REM, adversarial) data
-        for s in range(train_steps):
-            idx = torch.randint(0, n, (batch_size,), device=dev, generator=g)
-            xb = (x[idx] + delta[idx]).clamp(0, 1)
-            xb = xb + inner_adv(x[idx], y[idx], delta[idx], seed + rounds * 7919 + s)
-            loss = F.cross_entropy(model(xb), y[idx]); opt.zero_grad(); loss.backward(); opt.step()
-        for i in range(0, n, batch_size):               # (ii) noise that minimises the loss, every image
-            xb, yb, db = x[i:i + batch_size], y[i:i + batch_size], delta[i:i + batch_size]
+
+    def noisy_batch(idx):                              # (i) the surrogate trains on the noisy images
+        return (x[idx] + delta[idx]).clamp(0, 1), y[idx]
+
+    def adversarial(net, xb, yb):                      # REM: and on the worst case around them
+        calls["steps"] += 1
+        if adv_eps <= 0: return xb
+        return xb + pgd(net, xb, yb, adv_eps, adv_eps / 4, adv_steps, seed=seed + calls["rounds"] * 7919 + calls["steps"])
+
+    def update_noise(net, row):                        # (ii) noise that minimises the loss, every image; then the stopping rule
+        calls["rounds"] += 1
+        r = calls["rounds"]
+        for i in range(0, n, bs):
+            xb, yb, db = x[i:i + bs], y[i:i + bs], delta[i:i + bs]
             if adv_eps <= 0:
-                delta[i:i + batch_size] = pgd(model, xb, yb, eps, step, pgd_steps, maximize=False, delta0=db)
-            else:
-                for k in range(pgd_steps):
-                    da = inner_adv(xb, yb, db, seed + rounds * 104729 + i + k)
-                    db = db.detach().requires_grad_(True)
-                    with torch.enable_grad():
-                        gr, = torch.autograd.grad(F.cross_entropy(model((xb + db).clamp(0, 1) + da), yb), db)
-                    db = ((xb + (db - step * gr.sign()).clamp(-eps, eps)).clamp(0, 1) - xb).detach()
-                delta[i:i + batch_size] = db
-        noisy = evaluate(model, ImageSet(((x + delta).clamp(0, 1) * 255).round().byte().cpu(), ds.y, ds.classes))
-        acc = noisy["acc"]
-        if acc >= stop_acc: break
+                delta[i:i + bs] = pgd(net, xb, yb, eps, step, pgd_steps, maximize=False, delta0=db)
+                continue
+            for k in range(pgd_steps):
+                da = inner_adv(xb, yb, db, seed + r * 104729 + i + k)
+                db = db.detach().requires_grad_(True)
+                with torch.enable_grad():
+                    gr, = torch.autograd.grad(F.cross_entropy(net((xb + db).clamp(0, 1) + da), yb), db)
+                db = ((xb + (db - step * gr.sign()).clamp(-eps, eps)).clamp(0, 1) - xb).detach()
+            delta[i:i + bs] = db
+        noisy.update(evaluate(net, ImageSet(((x + delta).clamp(0, 1) * 255).round().byte().cpu(), ds.y, ds.classes)))
+        return {"noisy_acc": noisy["acc"], "stop": noisy["acc"] >= stop_acc}
+
+    res = fit(model, ds, cfg, perturb=adversarial, batch=noisy_batch, on_epoch=update_noise, progress=False, device=dev)
     clean = evaluate(model, ds)  # the same surrogate on the clean images: EM makes the noisy ones much easier
-    return _release(ds, delta.cpu(), "linf", eps, name, rounds=rounds, surrogate_acc=acc, stopped=acc >= stop_acc, arch=arch,
-                    surrogate_loss_noisy=noisy["loss"], surrogate_loss_clean=clean["loss"], surrogate_acc_clean=clean["acc"])
+    return _release(ds, delta.cpu(), "linf", eps, name, rounds=res.epochs_run, surrogate_acc=noisy["acc"],
+                    stopped=noisy["acc"] >= stop_acc, arch=arch, surrogate_loss_noisy=noisy["loss"],
+                    surrogate_loss_clean=clean["loss"], surrogate_acc_clean=clean["acc"], surrogate_lr=cfg.lr,
+                    surrogate_steps=res.epochs_run * (cfg.steps_per_epoch or n // min(bs, n)))
 
 def em_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, step: float = 0.8 / 255, pgd_steps: int = 20,
              train_steps: int = 10, max_rounds: int = 20, stop_acc: float = 0.99, batch_size: int = 128, seed: int = 0,
-             device: str | None = None) -> Poison:
-    "Sample-wise error-minimising noise (Huang et al. 2021): bi-level min-min with surrogate `arch`, ℓ∞ ≤ `eps`."
+             device: str | None = None, surrogate: TrainConfig | None = None) -> Poison:
+    """Sample-wise error-minimising noise (Huang et al. 2021): bi-level min-min with surrogate `arch`, ℓ∞ ≤ `eps`.
+    `surrogate` is the surrogate's `TrainConfig` (one epoch = one round); None builds `surrogate_config(batch_size,
+    train_steps, max_rounds, seed)`. Generation stops once the surrogate fits the noisy images to `stop_acc`."""
     check_imageset(ds)
-    return _min_min(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device, name="EM")
+    cfg = surrogate or surrogate_config(batch_size, train_steps, max_rounds, seed, "EM")
+    return _min_min(ds, arch, eps, step, pgd_steps, stop_acc, cfg, device, name="EM")
 
 def rem_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, adv_eps: float = 4 / 255, step: float = 0.8 / 255,
               pgd_steps: int = 10, adv_steps: int = 5, train_steps: int = 10, max_rounds: int = 20, stop_acc: float = 0.99,
-              batch_size: int = 128, seed: int = 0, device: str | None = None) -> Poison:
-    "Robust error-minimising noise (Fu et al. 2022): min over δᵤ (ℓ∞ ≤ eps) of max over δₐ (ℓ∞ ≤ adv_eps < eps)."
+              batch_size: int = 128, seed: int = 0, device: str | None = None, surrogate: TrainConfig | None = None) -> Poison:
+    """Robust error-minimising noise (Fu et al. 2022): min over δᵤ (ℓ∞ ≤ eps) of max over δₐ (ℓ∞ ≤ adv_eps < eps).
+    `surrogate` as for `em_noise`; the surrogate trains on adversarial examples around the noisy images."""
     check_imageset(ds)
     if not 0 < adv_eps < eps: raise ValueError(f"REM needs 0 < adv_eps < eps (ρₐ < ρᵤ), got {adv_eps} and {eps}")
-    return _min_min(ds, arch, eps, step, pgd_steps, train_steps, max_rounds, stop_acc, batch_size, seed, device,
-                    adv_eps=adv_eps, adv_steps=adv_steps, name="REM")
+    cfg = surrogate or surrogate_config(batch_size, train_steps, max_rounds, seed, "REM")
+    return _min_min(ds, arch, eps, step, pgd_steps, stop_acc, cfg, device, adv_eps=adv_eps, adv_steps=adv_steps, name="REM")
 
 # %% ../nbs/04c_unlearnable.ipynb #7e47ed8d
 def tap_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, step: float = 1 / 255, pgd_steps: int = 50,

@@ -12,7 +12,7 @@ from torch import nn
 from .config import generator, get_device, seeded
 from .data import ImageSet, unit_float, check_imageset, check_images
 from .models import register_model, make_model
-from .train import TrainConfig, TrainResult, evaluate, lr_factor
+from .train import TrainConfig, TrainResult, evaluate, fit
 
 # %% auto #0
 __all__ = ['ATTRIBUTIONS', 'EXPLAINERS', 'XBLNet', 'xbl_cnn', 'check_mc_model', 'mc_masks', 'mc_probs', 'mc_probs_loop',
@@ -381,40 +381,27 @@ def rrr_finetune(model: nn.Module, train: ImageSet, mask: torch.Tensor, cfg: Tra
                      epochs=3, optimizer="adam", lr=1e-3, schedule="cosine", weight_decay=0.0, augment="none"),
                  lam_e: float = 1.0, l2: float = 1e-6, explainer: str = "gradcam", dilate: int = 0,
                  test: ImageSet | dict[str, ImageSet] | None = None, progress: bool = False) -> TrainResult:
-    """Fine-tune a copy of `model` on `train` with the RRR explanation loss against the annotations `mask` (N×H×W).
-    Dropout and batch order follow `cfg.seed` (the global RNG is seeded for the run and restored afterwards)."""
-    with seeded(cfg.seed):
-        return _rrr_finetune(model, train, mask, cfg, lam_e, l2, explainer, dilate, test, progress)
+    """Fine-tune a copy of `model` on `train` with the RRR explanation loss against the annotations `mask` (N×H×W),
+    through the package's one training loop (`fit` with a `loss` hook): every `TrainConfig` field is honoured, and dropout
+    and batch order follow `cfg.seed`. `test` (one set or a dict of named sets) is evaluated every `cfg.test_every` epochs."""
+    return _rrr_finetune(model, train, mask, cfg, lam_e, l2, explainer, dilate, test, progress)
 
 def _rrr_finetune(model, train, mask, cfg, lam_e, l2, explainer, dilate, test, progress) -> TrainResult:
-    from tqdm.auto import tqdm
     if mask.shape != (len(train), *train.image_shape[-2:]):
         raise ValueError(f"mask must be N×H×W = {(len(train), *train.image_shape[-2:])}, one per training image; got {tuple(mask.shape)}")
     if explainer not in EXPLAINERS: raise ValueError(f"unknown explainer {explainer!r}; choose one of {', '.join(EXPLAINERS)}")
-    if cfg.optimizer not in ("adam", "sgd"): raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: adam, sgd")
-    lr_factor(cfg.schedule, 0.0)
-    model = copy.deepcopy(model); dev = next(model.parameters()).device
-    opt = (torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999)) if cfg.optimizer == "adam"
-           else torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum))
-    n = len(train); bs = min(cfg.batch_size, n); steps = n // bs; total = steps * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg.schedule, s / max(1, total), cfg.warmup, cfg.milestones))
-    x_all, y_all, m_all = train.x.to(dev), train.y.to(dev), mask.to(dev)
+    if cfg.augment != "none":
+        raise ValueError(f"RRR annotations are fixed pixel masks and do not follow augmentation {cfg.augment!r}; use augment='none'")
+    model = copy.deepcopy(model)
+    dev = next(model.parameters()).device
+    m_all = mask.to(dev)
     tests = {"test": test} if isinstance(test, ImageSet) else (test or {})
-    g = generator(cfg.seed, dev); history = []; t_start = time.perf_counter()
-    for epoch in tqdm(range(cfg.epochs), desc=cfg.name, disable=not progress, leave=False):
-        model.train(); t0 = time.perf_counter(); sums = {"loss": 0.0, "ce": 0.0, "expl": 0.0}; correct = 0
-        perm = torch.randperm(n, device=dev, generator=g)
-        for s in range(steps):
-            idx = perm[s * bs:(s + 1) * bs]
-            out = rrr_loss(model, x_all[idx].float().div_(255), y_all[idx], m_all[idx], lam_e, l2, explainer, dilate)
-            opt.zero_grad(set_to_none=True); out["loss"].backward(); opt.step(); sched.step()
-            for k in sums: sums[k] += out[k].item()
-            correct += (out["logits"].argmax(1) == y_all[idx]).sum().item()
-        if not math.isfinite(sums["loss"]): raise RuntimeError(f"RRR fine-tuning {cfg.name!r} diverged in epoch {epoch + 1}; lower lr or lam_e")
-        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], **{f"train_{k}": v / max(1, steps) for k, v in sums.items()},
-               "train_acc": correct / max(1, steps * bs)}
-        for name, ds in tests.items(): row.update({f"{name}_{k}": v for k, v in evaluate(model, ds).items()})
-        row["seconds"] = time.perf_counter() - t0; history.append(row)
-    fit_acc = evaluate(model, train)["acc"] if cfg.eval_train else float("nan")
-    return TrainResult(model, history, {**cfg.to_dict(), "lam_e": lam_e, "l2": l2, "explainer": explainer, "dilate": dilate},
-                       time.perf_counter() - t_start, fit_acc=fit_acc, epochs_run=len(history))
+    def explanation_loss(net, xb, yb, idx):
+        return rrr_loss(net, xb, yb, m_all[idx], lam_e, l2, explainer, dilate)
+    def evaluate_tests(net, row):
+        due = cfg.test_every and (row["epoch"] % cfg.test_every == 0 or row["epoch"] == cfg.epochs)
+        return {f"{name}_{k}": v for name, ds in tests.items() for k, v in evaluate(net, ds, cfg.eval_batch_size).items()} if due else {}
+    res = fit(model, train, cfg, progress=progress, device=dev, on_epoch=evaluate_tests, loss=explanation_loss)
+    res.config.update(lam_e=lam_e, l2=l2, explainer=explainer, dilate=dilate)
+    return res
+
