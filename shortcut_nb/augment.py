@@ -8,10 +8,42 @@ import math
 from typing import Callable
 import torch
 import torch.nn.functional as F
-from .train import AUGMENTATIONS, crop_flip
+
 
 # %% auto #0
-__all__ = ['RA_OPS', 'cutout', 'mixup', 'randaugment', 'chain', 'with_crop_flip']
+__all__ = ['Augment', 'AUGMENTATIONS', 'RA_OPS', 'random_flip', 'random_crop', 'crop_flip', 'get_augment', 'cutout', 'mixup',
+           'randaugment', 'chain', 'with_crop_flip']
+
+# %% ../nbs/04a_augment.ipynb #aug-c006
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+def random_flip(x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    "Flip each image horizontally with probability 1/2 (independently per image)."
+    flip = torch.rand(len(x), device=x.device, generator=g) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x), y
+
+def random_crop(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, pad: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    "Zero-pad by `pad` and crop back to size at an independent random offset per image."
+    n, c, h, w = x.shape
+    xp = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=g)
+    dx = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=g)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    return xp[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols], y
+
+def crop_flip(x, y, g):
+    "The standard CIFAR augmentation: random crop with padding (1/8 of the size) and horizontal flip."
+    x, y = random_crop(x, y, g, pad=max(1, x.shape[-1] // 8))
+    return random_flip(x, y, g)
+
+AUGMENTATIONS: dict[str, Augment] = {"none": lambda x, y, g: (x, y), "flip": random_flip, "crop_flip": crop_flip}
+
+def get_augment(aug: str | Augment) -> Augment:
+    "Look up an augmentation by name (or pass a callable through)."
+    if callable(aug): return aug
+    if aug not in AUGMENTATIONS: raise ValueError(f"unknown augmentation {aug!r}; known: {', '.join(sorted(AUGMENTATIONS))}")
+    return AUGMENTATIONS[aug]
 
 # %% ../nbs/04a_augment.ipynb #022ab89e
 def cutout(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:

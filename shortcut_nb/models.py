@@ -6,13 +6,14 @@
 from __future__ import annotations
 from typing import Callable
 import torch
+import torch.nn.functional as F
 from torch import nn
 from .config import seeded
 
 # %% auto #0
 __all__ = ['MODELS', 'resnet18', 'small_cnn', 'lenet5', 'mlp', 'densenet121', 'densenet_small', 'wide_resnet',
            'CompactTransformer', 'cvt7_4', 'cct7_3x1', 'cvt2_4_d64', 'cct2_3x2_d64', 'BasicBlock', 'resnet18_cifar',
-           'register_model', 'make_model', 'n_params']
+           'XBLNet', 'xbl_cnn', 'register_model', 'make_model', 'n_params']
 
 # %% ../nbs/03_models.ipynb #c005
 def resnet18(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
@@ -160,10 +161,41 @@ def resnet18_cifar(in_channels: int = 3, num_classes: int = 10, width: int = 64)
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
     return nn.Sequential(*layers)
 
+# %% ../nbs/03_models.ipynb #c010y
+class XBLNet(nn.Module):
+    "One conv layer (+ReLU), dropout, one linear layer: the model of Hagos et al. §3.2.1."
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, channels: int = 32, kernel: int = 3,
+                 image_size: int = 28, p_drop: float = 0.5):
+        super().__init__()
+        if kernel % 2 == 0: raise ValueError(f"kernel must be odd ('same' padding keeps the image size), got {kernel}")
+        if not 0.0 <= p_drop < 1.0: raise ValueError(f"p_drop is a dropout probability in [0, 1), got {p_drop}")
+        self.image_size = image_size
+        self.conv = nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2)
+        self.drop = nn.Dropout(p_drop)
+        self.fc = nn.Linear(channels * image_size * image_size, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        "Feature maps (N×channels×image_size×image_size) after conv and ReLU: what Grad-CAM explains."
+        a = F.relu(self.conv(x))
+        return a if a.shape[-2:] == (self.image_size,) * 2 else F.adaptive_avg_pool2d(a, self.image_size)
+
+    def head(self, a: torch.Tensor) -> torch.Tensor:
+        "Logits from feature maps: dropout (active in training mode) then the linear layer."
+        return self.fc(self.drop(a).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
+
+def xbl_cnn(in_channels: int = 1, num_classes: int = 10, channels: int = 32, kernel: int = 3,
+            image_size: int = 28, p_drop: float = 0.5) -> XBLNet:
+    "Registry builder for `XBLNet`."
+    return XBLNet(in_channels, num_classes, channels, kernel, image_size, p_drop)
+
+
 # %% ../nbs/03_models.ipynb #c010
 MODELS: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn": small_cnn, "lenet5": lenet5, "mlp": mlp,
                                               "densenet121": densenet121, "densenet_small": densenet_small, "cvt7_4": cvt7_4, "cct7_3x1": cct7_3x1,
-                                              "cvt2_4_d64": cvt2_4_d64, "cct2_3x2_d64": cct2_3x2_d64}
+                                              "cvt2_4_d64": cvt2_4_d64, "cct2_3x2_d64": cct2_3x2_d64,
+                                              "xbl_cnn": xbl_cnn}
 MODELS["resnet18_w16"] = lambda in_channels=3, num_classes=10: resnet18_cifar(in_channels, num_classes, width=16)
 for _k in (1, 2, 4, 8, 10, 16, 20):
     MODELS[f"wrn28_{_k}"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k)

@@ -12,7 +12,7 @@ from .report import project_root
 from .sweep import EXECUTOR_ENV, parse_executor
 
 # %% auto #0
-__all__ = ['SCALE_COSTS', 'check_params', 'paper_names', 'scale_overrides', 'run_paper', 'main']
+__all__ = ['SCALE_COSTS', 'check_params', 'paper_names', 'run_paper', 'main']
 
 # %% ../nbs/91_runner.ipynb #c005
 def check_params(notebook: str | Path, params: dict[str, Any]) -> None:
@@ -38,12 +38,6 @@ def paper_names(root: str | Path | None = None) -> list[str]:
     "Names of the paper notebooks in `papers/`."
     return sorted(p.stem for p in (_checkout(root) / "papers").glob("*.ipynb"))
 
-def scale_overrides(scale: str, root: str | Path | None = None) -> dict[str, Any]:
-    "Parameters shared by every paper at `scale`, from `papers/params/<scale>.yaml` (empty if absent)."
-    import yaml
-    f = project_root(root) / "papers" / "params" / f"{scale}.yaml"
-    return (yaml.safe_load(f.read_text()) or {}) if f.exists() else {}
-
 def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dict[str, Any] | None = None,
               root: str | Path | None = None, out_root: str | Path | None = None, progress: bool = True,
               executor: str | None = None, log_output: bool = False) -> Path:
@@ -62,7 +56,7 @@ def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dic
     failed = out_dir.with_name(f"{run}.failed")
     shutil.rmtree(work, ignore_errors=True); shutil.rmtree(failed, ignore_errors=True)
     work.mkdir(parents=True)
-    parameters = {**scale_overrides(scale, proj), **(params or {}), "scale": scale, "run": run, "out_dir": str(work)}
+    parameters = {**(params or {}), "scale": scale, "run": run, "out_dir": str(work)}
     if os.environ.get(DATA_ENV): os.environ[DATA_ENV] = str(data_root())  # absolute: the kernel runs in papers/
     env0 = os.environ.get(EXECUTOR_ENV)
     if executor is not None: os.environ[EXECUTOR_ENV] = executor        # the kernel inherits this process's environment

@@ -15,40 +15,12 @@ from .models import register_model, make_model
 from .train import TrainConfig, TrainResult, evaluate, fit
 
 # %% auto #0
-__all__ = ['ATTRIBUTIONS', 'EXPLAINERS', 'XBLNet', 'xbl_cnn', 'check_mc_model', 'mc_masks', 'mc_probs', 'mc_probs_loop',
-           'patch_masks', 'exchange_patches', 'swap_patch', 'PatchExchange', 'patch_exchange', 'grad_cam',
-           'contribution_cam', 'norm_cam', 'attribution_map', 'mass_on', 'dilate_mask', 'rrr_loss', 'rrr_finetune']
+__all__ = ['ATTRIBUTIONS', 'EXPLAINERS', 'check_mc_model', 'mc_masks', 'mc_probs', 'mc_probs_loop', 'patch_masks',
+           'exchange_patches', 'swap_patch', 'PatchExchange', 'patch_exchange', 'grad_cam', 'contribution_cam',
+           'norm_cam', 'attribution_map', 'mass_on', 'dilate_mask', 'rrr_loss', 'rrr_finetune']
 
 # %% ../nbs/07_xbl.ipynb #c006
-class XBLNet(nn.Module):
-    "One conv layer (+ReLU), dropout, one linear layer: the model of Hagos et al. §3.2.1."
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, channels: int = 32, kernel: int = 3,
-                 image_size: int = 28, p_drop: float = 0.5):
-        super().__init__()
-        if kernel % 2 == 0: raise ValueError(f"kernel must be odd ('same' padding keeps the image size), got {kernel}")
-        if not 0.0 <= p_drop < 1.0: raise ValueError(f"p_drop is a dropout probability in [0, 1), got {p_drop}")
-        self.image_size = image_size
-        self.conv = nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2)
-        self.drop = nn.Dropout(p_drop)
-        self.fc = nn.Linear(channels * image_size * image_size, num_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        "Feature maps (N×channels×image_size×image_size) after conv and ReLU: what Grad-CAM explains."
-        a = F.relu(self.conv(x))
-        return a if a.shape[-2:] == (self.image_size,) * 2 else F.adaptive_avg_pool2d(a, self.image_size)
-
-    def head(self, a: torch.Tensor) -> torch.Tensor:
-        "Logits from feature maps: dropout (active in training mode) then the linear layer."
-        return self.fc(self.drop(a).flatten(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
-
-def xbl_cnn(in_channels: int = 1, num_classes: int = 10, channels: int = 32, kernel: int = 3,
-            image_size: int = 28, p_drop: float = 0.5) -> XBLNet:
-    "Registry builder for `XBLNet`."
-    return XBLNet(in_channels, num_classes, channels, kernel, image_size, p_drop)
-
-register_model("xbl_cnn", xbl_cnn)
+from .models import XBLNet, xbl_cnn   # defined with the other architectures (03_models), so `make_model("xbl_cnn")` needs no import of this module
 
 # %% ../nbs/07_xbl.ipynb #c009
 def _dropouts(model: nn.Module) -> list[nn.Module]:

@@ -47,3 +47,14 @@ def test_smoke_run_writes_results_contract(smoke_run, name):
     det = run["determinism"]   # whether a rerun is expected to give the same bits, and the settings that decide it
     assert {"device", "deterministic_algorithms", "cudnn_deterministic", "cudnn_benchmark", "bitwise_reproducible"} <= set(det)
     assert det["device"] in ("cpu", "cuda", "mps") and isinstance(det["deterministic_algorithms"], bool)
+
+
+def test_override_reaches_the_config_and_run_json(shared_data, tmp_path, monkeypatch):
+    "A -p override of one setting changes that setting only, and run.json records the resolved config."
+    from shortcut_nb.runner import run_paper
+    monkeypatch.setenv("SHORTCUT_NB_CACHE", str(tmp_path / "cache"))
+    out = run_paper("template", "smoke", run="override", params={"n_seeds": 1, "n_per_class": 12},
+                    out_root=tmp_path / "outputs", progress=False)
+    params = json.loads((out / "run.json").read_text())["params"]
+    assert params["n_seeds"] == 1 and params["n_per_class"] == 12 and params["epochs"] == 1   # epochs: the smoke value
+    assert json.loads((out / "metrics.json").read_text())["n_models"] == 1
