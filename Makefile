@@ -54,6 +54,10 @@ check-sync: sync readme  ## fail if exporting/cleaning/README generation changed
 	@git diff --stat --exit-code || (echo "nbdev_export / nbdev_clean / README changed files: run 'make sync readme' and commit" && exit 1)
 	@test -z "$$(git status --porcelain --untracked-files=normal -- shortcut_nb nbs papers README.md)" || (git status --porcelain; echo "untracked generated files" && exit 1)
 
+nb-outputs: setup      ## library notebooks as documentation: add show_doc cells, execute each in place keeping its outputs (≈ 15 min)
+	OMP_NUM_THREADS=1 $(PY) -m shortcut_nb.docs --execute $(sort $(wildcard nbs/*.ipynb))
+	$(BIN)/nbdev_clean
+
 docs: setup            ## static HTML site of every notebook (library + executed papers) → _docs/index.html
 	$(PY) -m shortcut_nb.docs --out _docs --scale $(SCALE)
 

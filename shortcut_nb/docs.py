@@ -10,7 +10,8 @@ from typing import Sequence
 from .report import project_root
 
 # %% auto #0
-__all__ = ['WIDGET_VIEW', 'static_notebook', 'doc_sources', 'build_docs', 'main']
+__all__ = ['WIDGET_VIEW', 'SHOW_DOC_IMPORT', 'static_notebook', 'doc_sources', 'build_docs', 'add_show_doc_cells',
+           'execute_in_place', 'document_notebooks', 'main']
 
 # %% ../nbs/94_docs.ipynb #d04
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -82,6 +83,65 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
     index.write_text(_index_html(entries))
     return index
 
+# %% ../nbs/94_docs.ipynb #d09b
+SHOW_DOC_IMPORT = "from nbdev.showdoc import show_doc"
+
+def _public_definitions(source: str) -> list[str]:
+    "Names of the public functions and classes a cell defines at top level (what `show_doc` documents)."
+    import ast
+    lines = [l for l in source.splitlines() if not l.lstrip().startswith("#|")]
+    try: tree = ast.parse("\n".join(lines))
+    except SyntaxError: return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
+
+def add_show_doc_cells(nb: dict) -> int:
+    """Insert a `show_doc(name)` code cell after each `#| export` cell for every public function or class it defines,
+    unless the notebook already has one for that name, and the import of `show_doc` if missing. Returns how many were added."""
+    import uuid
+    cells = nb["cells"]
+    text = lambda c: "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+    have = {text(c).strip() for c in cells if c["cell_type"] == "code"}
+    new_cell = lambda src: {"cell_type": "code", "id": uuid.uuid4().hex[:8], "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+    added, i = 0, 0
+    while i < len(cells):
+        c = cells[i]
+        src = text(c) if c["cell_type"] == "code" else ""
+        if src.lstrip().startswith("#| export"):
+            for name in _public_definitions(src):
+                if f"show_doc({name})" not in have:
+                    i += 1
+                    cells.insert(i, new_cell(f"show_doc({name})"))
+                    have.add(f"show_doc({name})")
+                    added += 1
+        i += 1
+    if added and not any(SHOW_DOC_IMPORT in text(c) for c in cells):
+        first_export = next(k for k, c in enumerate(cells) if text(c).lstrip().startswith("#| export"))
+        cells.insert(first_export + 1, new_cell(SHOW_DOC_IMPORT))
+    return added
+
+# %% ../nbs/94_docs.ipynb #d09d
+def execute_in_place(path: str | Path, timeout: int = 1800) -> Path:
+    "Run notebook `path` top to bottom from its own folder and save it with its outputs (saved widget state removed)."
+    import nbformat
+    from nbclient import NotebookClient
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+    return path
+
+def document_notebooks(paths: Sequence[str | Path], timeout: int = 1800) -> list[Path]:
+    "`add_show_doc_cells` then `execute_in_place` for each notebook, with progress; returns the paths written."
+    import nbformat
+    done = []
+    for k, p in enumerate(paths, 1):
+        nb = nbformat.read(p, as_version=4)
+        if add_show_doc_cells(nb): nbformat.write(nb, p)
+        print(f"[{k}/{len(paths)}] executing {p}", flush=True)
+        done.append(execute_in_place(p, timeout))
+    return done
+
 # %% ../nbs/94_docs.ipynb #d10
 def main(argv: Sequence[str] | None = None) -> int:
     "`python -m shortcut_nb.docs [--out _docs] [--scale cpu] [--only NAME ...]`"
@@ -89,7 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", default="_docs", help="folder for the site (default: _docs)")
     ap.add_argument("--scale", default="cpu", help="which runs' executed paper notebooks to show (default: cpu)")
     ap.add_argument("--only", nargs="*", default=(), help="build only these pages (notebook names)")
+    ap.add_argument("--execute", nargs="+", metavar="NOTEBOOK", help="instead of building: add show_doc cells to these notebooks "
+                    "and execute them in place, keeping their outputs")
     a = ap.parse_args(argv)
+    if a.execute:
+        document_notebooks(a.execute)
+        return 0
     try:
         index = build_docs(a.out, scale=a.scale, only=a.only)
     except (ValueError, FileNotFoundError) as e:
