@@ -137,7 +137,7 @@ def document_notebooks(paths: Sequence[str | Path], timeout: int = 1800) -> list
     done = []
     for k, p in enumerate(paths, 1):
         nb = nbformat.read(p, as_version=4)
-        if add_show_doc_cells(nb): nbformat.write(nb, p)
+        if add_show_doc_cells(nb): nbformat.write(nbformat.from_dict(nb), p)
         print(f"[{k}/{len(paths)}] executing {p}", flush=True)
         done.append(execute_in_place(p, timeout))
     return done
