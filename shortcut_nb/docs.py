@@ -114,7 +114,8 @@ def add_show_doc_cells(nb: dict) -> int:
                     have.add(f"show_doc({name})")
                     added += 1
         i += 1
-    if added and not any(SHOW_DOC_IMPORT in text(c) for c in cells):
+    imported = any(line.strip() == SHOW_DOC_IMPORT for c in cells if c["cell_type"] == "code" for line in text(c).splitlines())
+    if added and not imported:
         first_export = next(k for k, c in enumerate(cells) if text(c).lstrip().startswith("#| export"))
         cells.insert(first_export + 1, new_cell(SHOW_DOC_IMPORT))
     return added
@@ -126,7 +127,14 @@ def execute_in_place(path: str | Path, timeout: int = 1800) -> Path:
     from nbclient import NotebookClient
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    skipped = [c for c in nb.cells if c.cell_type == "code"                       # as nbdev_test skips them
+               and any(line.strip() == "#| eval: false" for line in c.source.splitlines())]
+    for c in skipped: c.metadata.setdefault("tags", []).append("skip-execution")
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                   skip_cells_with_tag="skip-execution").execute()
+    for c in skipped:
+        c.metadata["tags"].remove("skip-execution")
+        if not c.metadata["tags"]: del c.metadata["tags"]
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
     return path
