@@ -19,6 +19,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     kind = type(default)
     if default is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)): return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
+    if kind is bool and isinstance(value, int) and value in (0, 1): return bool(value)   # `-p flag 1` as well as `-p flag true`
     if kind is int and isinstance(value, float) and value.is_integer(): return int(value)
     if kind is tuple and isinstance(value, list): return tuple(value)
     raise TypeError(f"parameter {name!r} must be {kind.__name__} like the scale's value {default!r}, got {value!r} ({type(value).__name__})")

@@ -78,9 +78,16 @@ def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dic
 
 
 # %% ../nbs/91_runner.ipynb #c008
+def _param_value(v: Any) -> Any:
+    "A YAML scalar, with numbers YAML 1.1 leaves as text (`1e5`, `.5e-3`) read as numbers."
+    if isinstance(v, str):
+        try: return float(v)
+        except ValueError: return v
+    return v
+
 def _parse_params(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
     import yaml
-    return {k: yaml.safe_load(v) for k, v in (pairs or [])}
+    return {k: _param_value(yaml.safe_load(v)) for k, v in (pairs or [])}
 
 def _error_line(e: Exception) -> str:
     "The error a paper notebook raised: papermill's `ename: evalue` (the notebook's own exception and message), else the exception."
