@@ -50,6 +50,16 @@ def lab(tmp_path_factory):
     except subprocess.TimeoutExpired: proc.kill()
 
 
+def dismiss_dialog(page) -> None:
+    "Answer a JupyterLab modal dialog the way a user accepting the defaults would (its accept button, else Escape)."
+    dialog = page.locator(".jp-Dialog")
+    if not dialog.count(): return
+    accept = dialog.locator(".jp-mod-accept")
+    if accept.count(): accept.first.click()
+    else: page.keyboard.press("Escape")
+    page.wait_for_timeout(500)
+
+
 def test_explorers_respond_in_a_real_browser(lab):
     url, token = lab
     shots = Path(os.environ.get("SHORTCUT_NB_SCREENSHOTS", "/tmp"))
@@ -62,8 +72,12 @@ def test_explorers_respond_in_a_real_browser(lab):
         page.goto(f"{url}/lab/tree/nbs/explorers.ipynb?token={token}")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
         for attempt in range(5):                     # Run ▸ Run All Cells, as a user does, once the kernel has connected
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            dismiss_dialog(page)                     # e.g. Lab asking which kernel to start when the machine is slow
+            try:
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=20_000)
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=20_000)
+            except playwright.TimeoutError:
+                continue
             try:
                 page.wait_for_function("[...document.querySelectorAll('.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))",
                                        timeout=20_000)
