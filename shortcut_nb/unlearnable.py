@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
-from .config import generator, get_device, seeded
+from .config import generator, get_device
 from .data import ImageSet, unit_float, check_imageset
 from .models import make_model
 from .train import TrainConfig, fit, evaluate

@@ -4,14 +4,14 @@
 
 # %% ../nbs/07_xbl.ipynb #c003
 from __future__ import annotations
-import copy, math, numbers, time
+import copy, numbers
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
 from .config import generator, get_device, seeded
 from .data import ImageSet, unit_float, check_imageset, check_images
-from .models import register_model, make_model
+from .models import make_model
 from .train import TrainConfig, TrainResult, evaluate, fit
 
 # %% auto #0
