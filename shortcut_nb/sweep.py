@@ -263,7 +263,11 @@ class DaskExecutor:
         errors = []
         try:
             with tqdm(total=len(configs), desc=self.desc, disable=not self.progress) as bar:
-                for fut in as_completed(futures):
+                pending = as_completed(futures)
+                for fut in pending:
+                    if fut.status in ("lost", "pending"):      # its worker died after finishing it: Dask recomputes it
+                        pending.add(fut)
+                        continue
                     bar.update(1)
                     if fut.status != "finished":
                         errors.append(fut.exception() if fut.status == "error" else
