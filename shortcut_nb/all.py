@@ -7,9 +7,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-LIBRARY_MODULES = ("config", "data", "color", "decoy", "pixel", "bias", "backdoor", "models", "train", "augment", "adversarial",
+LIBRARY_MODULES = ("config", "data", "made", "color", "decoy", "pixel", "bias", "backdoor", "models", "train", "augment", "adversarial",
                    "unlearnable", "sweep", "topology", "clusters", "fairness", "xbl", "reconstruct", "report", "runner",
-                   "conformance", "paper_run")   # every module except widgets (ipywidgets) and docs (nbconvert)
+                   "makers", "diagnostics", "conformance", "paper_run")   # every module except widgets (ipywidgets) and docs (nbconvert)
 
 def library_modules() -> list[ModuleType]:
     "The modules whose public names `shortcut_nb.all` re-exports, imported."

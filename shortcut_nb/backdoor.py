@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from .config import generator, seeded
 from .data import ImageSet, check_imageset
+from .made import Made
 
 # %% auto #0
 __all__ = ['CORNERS', 'REFLECTION_MODES', 'BACKDOORS', 'Backdoored', 'check_call', 'choose_poisoned', 'blend', 'patch_mask',
@@ -21,14 +22,16 @@ __all__ = ['CORNERS', 'REFLECTION_MODES', 'BACKDOORS', 'Backdoored', 'check_call
 
 # %% ../nbs/02e_backdoor.ipynb #b006
 @dataclass
-class Backdoored:
-    "A backdoored training set, its triggered test set and what was done."
-    train: ImageSet                 # released training set: the poisoned images carry the trigger (and, except for LC, the target label)
+class Backdoored(Made):
+    """A backdoored training set (`data`, also `train`: the poisoned images carry the trigger and, except for LC, the
+    target label), its triggered test set and what was done (`info`: attack, target, rate, seed, n_poisoned, parameters)."""
     test_triggered: ImageSet        # every non-target test image with the trigger, labelled `target`: accuracy on it is the ASR
     poisoned: torch.Tensor          # bool N: training images that carry the trigger
     altered: torch.Tensor           # bool N: training images whose pixels changed (poisoned, plus WaNet noise / IAD cross images)
     test_index: torch.Tensor        # indices into the clean test set of the images in `test_triggered`
-    info: dict = field(default_factory=dict)   # attack, target, rate, seed, n_poisoned and the attack's parameters
+
+    @property
+    def train(self) -> ImageSet: return self.data    # the released training set
 
     @property
     def target(self) -> int: return int(self.info["target"])
@@ -87,7 +90,7 @@ def _finish(attack: str, train: ImageSet, test: ImageSet, target: int, rate: flo
     altered = poisoned.clone() if altered is None else altered
     info = dict(attack=attack, target=target, rate=rate, seed=seed, n_poisoned=int(poisoned.sum()), n_altered=int(altered.sum()),
                 relabelled=relabel, **params)
-    return Backdoored(tr, tt, poisoned, altered, idx, info)
+    return Backdoored(tr, tt, poisoned, altered, idx, info=info)
 
 # %% ../nbs/02e_backdoor.ipynb #b012
 CORNERS = ("bottom_right", "bottom_left", "top_right", "top_left")

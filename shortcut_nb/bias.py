@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from .config import generator
 from .data import ImageSet, check_imageset, check_images
+from .made import Made
 
 # %% auto #0
 __all__ = ['BIAS_LEVELS', 'CIFAR_TRIGGER_VALUES', 'MNIST_TRIGGER_VALUES', 'TRIGGER_SIZE', 'CIFAR_CONTRAST_FACTORS',
@@ -38,10 +39,9 @@ def class_positions(n_classes: int, per_class: int, image_size: tuple[int, int],
     return cells[pick].view(n_classes, per_class, 2)
 
 # %% ../nbs/02d_bias.ipynb #05e3a446
-@dataclass
-class TriggerBias:
+@dataclass(repr=False)
+class TriggerBias(Made):
     "A triggered dataset and what was done: per-image corner (N×2), per-image mask (N×H×W bool), per-image value, the class positions (K×P×2)."
-    data: ImageSet
     positions: torch.Tensor
     mask: torch.Tensor
     values: torch.Tensor
@@ -75,13 +75,12 @@ def add_trigger(ds: ImageSet, level: int, values: tuple[float, ...] | None = Non
     val = torch.tensor(values, dtype=torch.float32)[ds.y]
     v8 = (val * 255).round().to(torch.uint8)
     x = torch.where(mask[:, None], v8[:, None, None, None], ds.x)     # new tensor; input untouched
-    return TriggerBias(ds.with_x(x, f"+trigger(level={level},size={size},seed={seed})"), pos, mask, val, cpos, level, size)
+    return TriggerBias(ds.with_x(x, f"trigger(level={level}, size={size}, seed={seed})"), pos, mask, val, cpos, level, size)
 
 # %% ../nbs/02d_bias.ipynb #27ded17b
-@dataclass
-class ContrastBias:
-    "A contrast-changed dataset and the factor applied to each image (N)."
-    data: ImageSet
+@dataclass(repr=False)
+class ContrastBias(Made):
+    "A contrast-changed dataset (`data`) and the factor applied to each image (N)."
     factors: torch.Tensor
 
 CIFAR_CONTRAST_FACTORS = (0.5, 2.0)  # vehicles, animals (paper §5.3.2)
@@ -104,4 +103,4 @@ def contrast_bias(ds: ImageSet, factors: tuple[float, ...] = CIFAR_CONTRAST_FACT
     if len(factors) != ds.num_classes: raise ValueError(f"need one contrast factor per class ({ds.num_classes}), got {len(factors)}")
     if min(factors) < 0: raise ValueError(f"contrast factors must be ≥ 0, got {factors}")
     f = torch.tensor(factors, dtype=torch.float32)[ds.y]
-    return ContrastBias(ds.with_x(adjust_contrast(ds.x, f), f"+contrast{tuple(factors)}"), f)
+    return ContrastBias(ds.with_x(adjust_contrast(ds.x, f), f"contrast{tuple(factors)}"), f)

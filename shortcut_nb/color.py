@@ -40,12 +40,12 @@ def colorize_by_class(ds: ImageSet, colors: dict[str | int, str | Sequence[int]]
         if i is None or not 0 <= i < ds.num_classes: raise ValueError(f"unknown class {k!r}; classes are {ds.classes}")
         lut[i] = _rgb(c)
     x = (ds.x.float() * lut[ds.y][:, :, None, None] / 255).round().to(torch.uint8)
-    return ds.with_x(x, " + class colours")
+    return ds.with_x(x, "class colours")
 
 def to_rgb(ds: ImageSet) -> ImageSet:
     "Monochrome RGB copy of grayscale `ds` (all three channels equal): the colour-free control."
     _check_gray(ds)
-    return ds.with_x(ds.x.repeat(1, 3, 1, 1), " (monochrome RGB)")
+    return ds.with_x(ds.x.repeat(1, 3, 1, 1), "monochrome RGB")
 
 # %% ../nbs/02a_color.ipynb #1b2a0428
 def solid_color_images(n: int = 2000, size: int = 28, seed: int = 0) -> ImageSet:

@@ -13,7 +13,7 @@ from .config import generator
 from .data import ImageSet, check_imageset
 
 # %% auto #0
-__all__ = ['SIZE', 'MAKERS', 'DIAGNOSTICS', 'BAD_INPUTS', 'conformance_data', 'with_class_count', 'Released', 'Maker',
+__all__ = ['SIZE', 'MAKER_CHECKS', 'DIAGNOSTIC_CHECKS', 'BAD_INPUTS', 'conformance_data', 'with_class_count', 'Released', 'Maker',
            'Diagnostic', 'numbers', 'BadInput', 'spoil', 'forge']
 
 # %% ../nbs/93_conformance.ipynb #k006
@@ -54,6 +54,7 @@ class Maker:
     min_per_class: int = 0                          # fewer images in a class → ValueError naming the class
     num_classes: int = 3                            # classes of the conformance data it gets
     raw: Callable[[torch.Tensor, torch.Tensor, int], Any] | None = None   # (x, y, seed), for makers that take raw tensors
+    registry: str | None = None                     # its name in `shortcut_nb.makers.MAKERS` (what `call` runs)
 
 # %% ../nbs/93_conformance.ipynb #k011
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Diagnostic:
     channels: tuple[int, ...] = (1, 3)
     num_classes: int = 3
     min_per_class: int = 0
+    registry: str | None = None                                        # its name in `shortcut_nb.diagnostics.DIAGNOSTICS`
 
 def numbers(obj: Any) -> np.ndarray:
     "Every number in a measurement (tensors, arrays, scalars, dicts, lists, dataclasses, named tuples), flattened to float64."
@@ -101,129 +103,75 @@ def _ops_raw(x, y, seed, num_classes=3):
     from shortcut_nb.pixel import ops_search
     return ops_search(x, y, classes=[f"c{k}" for k in range(num_classes)])
 
-def _ops_position(ds, seed):
-    from shortcut_nb.pixel import ops_search, ops_position
-    sc = ops_search(ds)
-    return Released(ops_position(ds, sc, seed=seed), _pixel_region(ds, sc.positions))
-
-def _ops_color(ds, seed):
-    from shortcut_nb.pixel import ops_color
-    return Released(ops_color(ds))
-
-def _randpix(ds, seed):
-    from shortcut_nb.pixel import randpix, apply_shortcut
-    sc = randpix(ds, seed=seed)
-    return Released(apply_shortcut(ds, sc), _pixel_region(ds, sc.positions))
-
-def _ops_fraction(ds, seed):
-    from shortcut_nb.pixel import ops_fraction
-    out, sc = ops_fraction(ds, 0.5, seed=seed)
-    return Released(out, _pixel_region(ds, sc.positions))
-
-# %% ../nbs/93_conformance.ipynb #k015
-def _decoys(ds, seed):
-    from shortcut_nb.decoy import add_decoys, decoy_regions
-    k = ds.num_classes if isinstance(ds, ImageSet) else 3
-    d = add_decoys(ds, decoy_regions(k, SIZE, 2, "random", seed=seed), size=2)
-    return Released(d.data, d.mask)
-
-def _trigger(ds, seed, level=1):
-    from shortcut_nb.bias import add_trigger
-    k = ds.num_classes if isinstance(ds, ImageSet) else 3
-    t = add_trigger(ds, level, values=tuple(float(v) for v in np.linspace(0, 1, k)), size=2, seed=seed)
-    return Released(t.data, t.mask)
-
-def _contrast(ds, seed):
-    from shortcut_nb.bias import contrast_bias
-    k = ds.num_classes if isinstance(ds, ImageSet) else 3
-    return Released(contrast_bias(ds, tuple(0.5 + 0.75 * i for i in range(k))).data)
-
-def _colorize(ds, seed):
-    from shortcut_nb.color import colorize_by_class
-    k = ds.num_classes if isinstance(ds, ImageSet) else 3
-    return Released(colorize_by_class(ds, {i: ("red", "green", "blue", "yellow")[i % 4] for i in range(k)}))
-
-def _biased_benchmark(ds, seed):
-    "Two classes, target = class 1, so the binary labels equal the input's; 2 of 8 images per class bias-conflicting (seeded)."
-    from shortcut_nb.fairness import biased_benchmark
-    return Released(biased_benchmark(ds, [1], "colour", correlation=0.75, seed=seed).data)
-
-# %% ../nbs/93_conformance.ipynb #k016
-def _em(ds, seed):
-    from shortcut_nb.unlearnable import em_noise
-    return Released(em_noise(ds, step=2 / 255, pgd_steps=2, train_steps=2, max_rounds=1, batch_size=16, seed=seed).data)
-
-def _rem(ds, seed):
-    from shortcut_nb.unlearnable import rem_noise
-    return Released(rem_noise(ds, step=2 / 255, pgd_steps=2, adv_steps=1, train_steps=2, max_rounds=1, batch_size=16, seed=seed).data)
-
-def _tap(ds, seed):
-    from shortcut_nb.unlearnable import tap_noise
-    from shortcut_nb.train import TrainConfig
-    cfg = TrainConfig(epochs=1, batch_size=16, augment="none", seed=seed, eval_train=False, name="conformance-tap")
-    return Released(tap_noise(ds, pgd_steps=2, step=4 / 255, batch_size=16, seed=seed, surrogate_config=cfg).data)
-
-def _shr(ds, seed):
-    from shortcut_nb.unlearnable import shr_noise
-    return Released(shr_noise(ds, patch=4, seed=seed).data)
-
-def _ar(ds, seed):
-    from shortcut_nb.unlearnable import ar_noise
-    return Released(ar_noise(ds, eps=0.5, seed=seed).data)
-
-def _ntga(ds, seed):
-    from shortcut_nb.unlearnable import ntga_noise
-    return Released(ntga_noise(ds, steps=2, block=12, n_target=12, depth=2, seed=seed).data)
-
-def _shuffle(ds, seed):
-    from shortcut_nb.unlearnable import shr_noise, shuffle_perturbations
-    perturbed = shr_noise(ds, patch=4, seed=0).data if isinstance(ds, ImageSet) else ds
-    return Released(shuffle_perturbations(ds, perturbed, seed=seed))
-
-# %% ../nbs/93_conformance.ipynb #k016c
-def _backdoor(name: str, **params):
-    "Adapter for backdoor attack `name`: the conformance data as train and test set, target 0, rate 0.25."
+def _via(registry: str, params: dict | Callable[[Any], dict] | None = None,
+         region: Callable[[ImageSet, Any], torch.Tensor] | None = None) -> Callable[[ImageSet, int], Released]:
+    """Adapter that runs maker `registry` through `shortcut_nb.makers.make` with cheap `params` (a dict, or a function of
+    the input for the few that depend on it) and reports the pixels it may change (`region(ds, made)`)."""
     def call(ds, seed):
-        from shortcut_nb.backdoor import BACKDOORS, patch_mask
-        bd = BACKDOORS[name](ds, ds, target=0, rate=0.25, seed=seed, **params)
-        region = patch_mask(ds.image_shape).expand(len(ds), -1, -1) if name == "BadNets" else None
-        return Released(bd.train, region)
+        from shortcut_nb.makers import make
+        made = make(registry, ds, seed=seed, **(params(ds) if callable(params) else params or {}))
+        return Released(made.data, region(ds, made) if region else None)
     return call
 
+def _pattern_region(ds, made): return _pixel_region(ds, made.pattern.positions)
+def _mask_region(ds, made): return made.mask
+def _patch_region(ds, made):
+    from shortcut_nb.backdoor import patch_mask
+    return patch_mask(ds.image_shape).expand(len(ds), -1, -1)
+
+def _maker(name: str, registry: str, params: dict | Callable[[Any], dict] | None = None, region=None, **promises) -> Maker:
+    "A conformance entry for registered maker `registry`, run with cheap `params`, with the `promises` the checks test."
+    return Maker(name, _via(registry, params, region), registry=registry, **promises)
+
+# %% ../nbs/93_conformance.ipynb #k015
+_K = 3                                                        # classes of the conformance data (Maker.num_classes)
+
+def _shuffle_params(ds):
+    "shuffle moves the perturbations of an SHR-poisoned copy (not an ImageSet: passed on for `make` to reject)."
+    from shortcut_nb.unlearnable import shr_noise
+    return {"perturbed": shr_noise(ds, patch=4, seed=0).data if isinstance(ds, ImageSet) else ds}
+
+# %% ../nbs/93_conformance.ipynb #k016
 def _lc_config():
     from shortcut_nb.train import TrainConfig
     return TrainConfig(epochs=1, batch_size=8, augment="none", seed=0, eval_train=False, name="conformance-lc")
 
+_BACKDOOR = dict(target=0, rate=0.25)                         # the conformance data is train and test set
+
+# %% ../nbs/93_conformance.ipynb #k016c
+_SMALL_MINMIN = dict(step=2 / 255, pgd_steps=2, train_steps=2, max_rounds=1, batch_size=16)
+
 # %% ../nbs/93_conformance.ipynb #k018
 _EPS = 8 / 255
-MAKERS: dict[str, Maker] = {m.name: m for m in [
-    Maker("ops_search", _ops, random=False, n_pixels=1, min_per_class=2, raw=_ops_raw),
-    Maker("ops_search_3px", lambda ds, seed: _ops(ds, seed, 3), random=False, n_pixels=3, min_per_class=2),
-    Maker("ops_position", _ops_position, n_pixels=1, min_per_class=2),
-    Maker("ops_color", _ops_color, random=False, n_pixels=1),
-    Maker("randpix", _randpix, n_pixels=1),
-    Maker("ops_fraction", _ops_fraction, n_pixels=1, min_per_class=2),
-    Maker("add_decoys", _decoys, n_pixels=4),
-    Maker("add_trigger_level1", _trigger, random=False, n_pixels=4),
-    Maker("add_trigger_level2", lambda ds, seed: _trigger(ds, seed, 2), n_pixels=4),
-    Maker("contrast_bias", _contrast, random=False, any_channels=False),
-    Maker("colorize_by_class", _colorize, random=False, channels=(1,), any_channels=False, out_channels=3),
-    Maker("biased_benchmark", _biased_benchmark, same_labels=False, any_channels=False, out_channels=3, num_classes=2),
-    Maker("em_noise", _em, budget="linf", eps=_EPS),
-    Maker("rem_noise", _rem, budget="linf", eps=_EPS),
-    Maker("tap_noise", _tap, budget="linf", eps=_EPS),
-    Maker("shr_noise", _shr, budget="linf", eps=_EPS),
-    Maker("ar_noise", _ar, budget="l2", eps=0.5),
-    Maker("ntga_noise", _ntga, budget="linf", eps=_EPS),
-    Maker("shuffle_perturbations", _shuffle),   # image i becomes x_perm(i) + δ_i: no budget relative to x_i
-    Maker("badnets", _backdoor("BadNets"), n_pixels=9, same_labels=False),
-    Maker("blended", _backdoor("Blended"), budget="linf", eps=0.2, same_labels=False),
-    Maker("physical_ba", _backdoor("PhysicalBA"), same_labels=False),
-    Maker("label_consistent", _backdoor("LC", steps=2, surrogate_config=_lc_config()), same_labels=False, min_per_class=2),
-    Maker("refool", _backdoor("Refool"), budget="linf", eps=0.4, same_labels=False),
-    Maker("issba", _backdoor("ISSBA"), budget="linf", eps=_EPS, same_labels=False),
-    Maker("iad", _backdoor("IAD"), n_pixels=3, same_labels=False),
-    Maker("wanet", _backdoor("WaNet"), same_labels=False),
+MAKER_CHECKS: dict[str, Maker] = {m.name: m for m in [
+    _maker("ops_search", "ops", region=_pattern_region, random=False, n_pixels=1, min_per_class=2, raw=_ops_raw),
+    _maker("ops_search_3px", "ops", {"n_pixels": 3}, _pattern_region, random=False, n_pixels=3, min_per_class=2),
+    _maker("ops_position", "ops_position", region=_pattern_region, n_pixels=1, min_per_class=2),
+    _maker("ops_color", "ops_color", random=False, n_pixels=1),
+    _maker("randpix", "randpix", region=_pattern_region, n_pixels=1),
+    _maker("ops_fraction", "ops_fraction", {"fraction": 0.5}, _pattern_region, n_pixels=1, min_per_class=2),
+    _maker("add_decoys", "decoys", {"size": 2, "layout": "random"}, _mask_region, n_pixels=4),
+    _maker("add_trigger_level1", "trigger", {"level": 1, "values": (0.0, 0.5, 1.0), "size": 2}, _mask_region, random=False, n_pixels=4),
+    _maker("add_trigger_level2", "trigger", {"level": 2, "values": (0.0, 0.5, 1.0), "size": 2}, _mask_region, n_pixels=4),
+    _maker("contrast_bias", "contrast", {"factors": (0.5, 1.25, 2.0)}, random=False, any_channels=False),
+    _maker("colorize_by_class", "colorize", random=False, channels=(1,), any_channels=False, out_channels=3),
+    _maker("biased_benchmark", "biased", {"target_classes": [1], "correlation": 0.75},   # two classes, target = class 1:
+           same_labels=False, any_channels=False, out_channels=3, num_classes=2),        # labels equal the input's
+    _maker("em_noise", "em", _SMALL_MINMIN, budget="linf", eps=_EPS),
+    _maker("rem_noise", "rem", {**_SMALL_MINMIN, "adv_steps": 1}, budget="linf", eps=_EPS),
+    _maker("tap_noise", "tap", {"pgd_steps": 2, "step": 4 / 255, "batch_size": 16, "surrogate_config": _lc_config()}, budget="linf", eps=_EPS),
+    _maker("shr_noise", "shr", {"patch": 4}, budget="linf", eps=_EPS),
+    _maker("ar_noise", "ar", {"eps": 0.5}, budget="l2", eps=0.5),
+    _maker("ntga_noise", "ntga", {"steps": 2, "block": 12, "n_target": 12, "depth": 2}, budget="linf", eps=_EPS),
+    _maker("shuffle_perturbations", "shuffle", _shuffle_params),   # image i becomes x_perm(i) + δ_i: no budget relative to x_i
+    _maker("badnets", "badnets", _BACKDOOR, _patch_region, n_pixels=9, same_labels=False),
+    _maker("blended", "blended", _BACKDOOR, budget="linf", eps=0.2, same_labels=False),
+    _maker("physical_ba", "physicalba", _BACKDOOR, same_labels=False),
+    _maker("label_consistent", "lc", {**_BACKDOOR, "steps": 2, "surrogate_config": _lc_config()}, same_labels=False, min_per_class=2),
+    _maker("refool", "refool", _BACKDOOR, budget="linf", eps=0.4, same_labels=False),
+    _maker("issba", "issba", _BACKDOOR, budget="linf", eps=_EPS, same_labels=False),
+    _maker("iad", "iad", _BACKDOOR, n_pixels=3, same_labels=False),
+    _maker("wanet", "wanet", _BACKDOOR, same_labels=False),
 ]}
 
 # %% ../nbs/93_conformance.ipynb #k021
@@ -295,12 +243,19 @@ def _recon_score(model, x, y, seed):
     rec = reconstruct(model, 4, model.input_shape, iters=3, seed=seed)
     return reconstruction_score(x, rec.x, k=2, downsample=1).ssim
 
+def _diagnostic(name: str, registry: str, params: dict, model, **flags) -> Diagnostic:
+    "A conformance entry for registered diagnostic `registry` (through `diagnose`, cheap `params`); measures its summary."
+    def call(m, ds, seed):
+        from shortcut_nb.diagnostics import diagnose
+        return diagnose(registry, m, ds, seed=seed, **params).summary()
+    return Diagnostic(name, call, model, registry=registry, **flags)
+
 def _tensor(raw):
     "An ImageSet adapter from a tensor one: the valid path passes the images (and labels) on."
     return lambda model, ds, seed: raw(model, ds.x, ds.y, seed)
 
 # %% ../nbs/93_conformance.ipynb #k023
-DIAGNOSTICS: dict[str, Diagnostic] = {d.name: d for d in [
+DIAGNOSTIC_CHECKS: dict[str, Diagnostic] = {d.name: d for d in [
     Diagnostic("neuron_activations", _tensor(_acts), _small_cnn, random=True, inputs=("tensor",), raw=_acts),
     Diagnostic("neuron_diagrams", _tensor(_diagrams), _small_cnn, random=True, inputs=("tensor",), raw=_diagrams),
     Diagnostic("diagram_summary", _tensor(_summary), _small_cnn, random=True, inputs=("tensor",), raw=_summary),
@@ -311,6 +266,13 @@ DIAGNOSTICS: dict[str, Diagnostic] = {d.name: d for d in [
     Diagnostic("contribution_cam", _tensor(_contribution_cam), _xbl, inputs=("tensor",), raw=_contribution_cam),
     Diagnostic("reconstruct", _reconstruct, _mlp, random=True, num_classes=2),
     Diagnostic("reconstruction_score", _tensor(_recon_score), _mlp, random=True, inputs=("tensor",), raw=_recon_score, num_classes=2),
+    _diagnostic("diagnose_persistence", "persistence", {"n_neurons": 12, "k": 2}, _small_cnn, random=True),
+    _diagnostic("diagnose_linear_probe", "linear_probe", {"max_iter": 200}, _small_cnn),
+    _diagnostic("diagnose_probe_clusters", "probe_clusters", {"latent_dim": 2, "vae_epochs": 2}, _small_cnn, random=True),
+    _diagnostic("diagnose_patch_exchange", "patch_exchange", {"patch": 4, "passes": 4}, _xbl, random=True),
+    _diagnostic("diagnose_attribution", "attribution", {"method": "gradcam"}, _xbl),
+    _diagnostic("diagnose_reconstruction", "reconstruction", {"n_candidates": 4, "iters": 3, "k": 2, "downsample": 1}, _mlp,
+                random=True, num_classes=2),
 ]}
 
 # %% ../nbs/93_conformance.ipynb #k026

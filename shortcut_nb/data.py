@@ -90,9 +90,12 @@ class ImageSet:
         if idx.numel() == 0 and idx.dtype != torch.bool: idx = idx.long()   # `[]` is a float tensor: index nothing
         return ImageSet(self.x[idx], self.y[idx], list(self.classes), self.source, dict(self.provenance))
 
-    def with_x(self, x: torch.Tensor, source_suffix: str = "") -> ImageSet:
-        "Same labels and classes with new images (what a shortcut maker returns)."
-        return ImageSet(x, self.y.clone(), list(self.classes), self.source + source_suffix, dict(self.provenance))
+    def with_x(self, x: torch.Tensor, made_by: str = "") -> ImageSet:
+        """Same labels and classes with new images (what a shortcut maker returns); `made_by` names what changed them,
+        and the source becomes `"<source> + <made_by>"` (one spelling for every maker)."""
+        made_by = made_by.strip().lstrip("+").strip()
+        source = f"{self.source} + {made_by}" if made_by else self.source
+        return ImageSet(x, self.y.clone(), list(self.classes), source, dict(self.provenance))
 
     def floats(self, device: str | torch.device = "cpu") -> torch.Tensor:
         "Images as float32 in [0, 1] on `device`."

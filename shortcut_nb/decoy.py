@@ -4,10 +4,12 @@
 
 # %% ../nbs/02b_decoy.ipynb #c003
 from __future__ import annotations
-from typing import NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 import torch
 from .config import generator
 from .data import ImageSet, check_imageset
+from .made import Made
 
 # %% auto #0
 __all__ = ['FMNIST_DECOY_CELLS', 'LAYOUTS', 'decoy_regions', 'grid_cell', 'Decoyed', 'add_decoys']
@@ -43,9 +45,9 @@ def grid_cell(region: Sequence[int] | torch.Tensor, size: int = 4, image_size: i
     return r // size * (image_size // size) + c // size
 
 # %% ../nbs/02b_decoy.ipynb #c009
-class Decoyed(NamedTuple):
-    "A decoyed data set and where its decoys are."
-    data: ImageSet        # images with the squares painted in
+@dataclass(repr=False)
+class Decoyed(Made):
+    "A decoyed data set (`data`: images with the squares painted in) and where its decoys are."
     mask: torch.Tensor    # bool N×H×W, True on each image's decoy square
     regions: torch.Tensor # int64 num_classes×2, top-left (row, col) of each class's square
 
@@ -71,4 +73,4 @@ def add_decoys(ds: ImageSet, regions: torch.Tensor | None = None, size: int = 4,
     mask = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + size) &
             (cols >= left[:, None, None]) & (cols < left[:, None, None] + size) & chosen[:, None, None])
     x = torch.where(mask[:, None], shade.to(torch.uint8)[:, None, None, None], ds.x)  # a new tensor: input untouched
-    return Decoyed(ds.with_x(x, f" + class-wise {size}x{size} decoys"), mask, regions)
+    return Decoyed(ds.with_x(x, f"class-wise {size}x{size} decoys"), mask, regions, info={"size": size, "p": p})

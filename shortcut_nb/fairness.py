@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from .config import generator
 from .data import ImageSet, check_imageset
+from .made import Made
 from .color import _rgb
 from .train import TrainConfig, TrainResult, train_model, predict
 from .topology import penultimate_features
@@ -86,8 +87,8 @@ def table1_row(report: dict) -> dict[str, float]:
 SENSITIVE_KINDS = ("colour", "background")
 SENSITIVE_COLORS = ("red", "green")   # s = 0, s = 1
 
-@dataclass
-class BiasedSet:
+@dataclass(repr=False)
+class BiasedSet(Made):
     "Images with a binary target (`data.y`: 1 = one of `target_classes`) and a binary sensitive attribute per image."
     data: ImageSet
     sensitive: torch.Tensor      # int64 N, 0/1
@@ -151,7 +152,7 @@ def biased_benchmark(ds: ImageSet, target_classes: Sequence[str | int], sensitiv
         s[idx[:int(round(correlation * len(idx)))]] = v
     names = [ds.classes[i] for i in tc]
     data = ImageSet(paint_sensitive(ds.x, s, sensitive, colors), y, ["other", "target"],
-                    ds.source + f" +bias({sensitive}, correlation={correlation}, seed={seed})", dict(ds.provenance))
+                    ds.source + f" + bias({sensitive}, correlation={correlation}, seed={seed})", dict(ds.provenance))
     return BiasedSet(data, s, names, float(correlation), sensitive)
 
 # %% ../nbs/06c_fairness.ipynb #f020

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import torch
 from .config import generator
 from .data import ImageSet, check_imageset, check_images, check_labels
+from .made import Made
 
 # %% auto #0
-__all__ = ['class_pixel_moments', 'PixelShortcut', 'boundary_colors', 'ops_objective', 'ops_search', 'apply_pixels',
+__all__ = ['class_pixel_moments', 'PixelShortcut', 'Pixelated', 'boundary_colors', 'ops_objective', 'ops_search', 'apply_pixels',
            'apply_shortcut', 'ops_position', 'class_colors', 'ops_color', 'randpix', 'ops_fraction']
 
 # %% ../nbs/02c_pixel.ipynb #b0f51029
@@ -52,6 +53,11 @@ class PixelShortcut:
 
     @property
     def n_pixels(self) -> int: return self.positions.shape[1]
+
+@dataclass(repr=False)
+class Pixelated(Made):
+    "Images carrying a class-wise pixel pattern (`data`) and the pattern itself (what a pixel-shortcut maker returns)."
+    pattern: PixelShortcut
 
 def boundary_colors(C: int) -> torch.Tensor:
     "All 2^C colours with every channel at 0 or 1 (2^C × C, float)."
@@ -108,7 +114,7 @@ def apply_pixels(ds: ImageSet, positions: torch.Tensor, colors: torch.Tensor) ->
     x = ds.x.clone()
     n = torch.arange(N)[:, None].expand(N, P)
     x.permute(0, 2, 3, 1)[n, positions[..., 0], positions[..., 1]] = (colors * 255).round().to(torch.uint8)
-    return ds.with_x(x)
+    return ds.with_x(x, "pixels")
 
 def apply_shortcut(ds: ImageSet, shortcut: PixelShortcut) -> ImageSet:
     "Apply a class-wise pixel pattern (Algorithm 1, lines 3–7): every image gets its class's pixels and colours."
@@ -167,7 +173,7 @@ def randpix(ds: ImageSet, seed: int = 0) -> PixelShortcut:
     return PixelShortcut(pos, cols, torch.full((K,), float("nan")))
 
 def ops_fraction(ds: ImageSet, fraction: float, noisy_upload: bool = False, seed: int = 0,
-                 noise: float = 8 / 255) -> tuple[ImageSet, PixelShortcut]:
+                 noise: float = 8 / 255) -> Pixelated:
     """Search OPS on a random `fraction` of each class of `ds`, apply it to all images (Clean-Upload); with `noisy_upload`,
     images outside the searched part first get uniform noise in ±`noise` (Noisy-Upload)."""
     check_imageset(ds)
@@ -182,5 +188,5 @@ def ops_fraction(ds: ImageSet, fraction: float, noisy_upload: bool = False, seed
     if noisy_upload:
         delta = (torch.rand(ds.x.shape, generator=g) * 2 - 1) * noise * 255
         x = torch.where(picked[:, None, None, None], ds.x.float(), (ds.x.float() + delta).round().clamp(0, 255)).to(torch.uint8)
-        base = ds.with_x(x, f" + uniform noise ±{noise * 255:.0f}/255 on unsearched")
-    return apply_shortcut(base, sc), sc
+        base = ds.with_x(x, f"uniform noise ±{noise * 255:.0f}/255 on unsearched")
+    return Pixelated(apply_shortcut(base, sc), sc, info={"fraction": fraction, "noisy_upload": noisy_upload, "n_searched": int(picked.sum())})

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from .config import generator, get_device
 from .data import ImageSet, unit_float, check_imageset
+from .made import Made
 from .models import make_model
 from .train import TrainConfig, fit, evaluate
 from .adversarial import pgd
@@ -18,13 +19,12 @@ __all__ = ['Poison', 'within_budget', 'surrogate_config', 'em_noise', 'rem_noise
            'relu_ntk', 'ntga_noise', 'shuffle_perturbations']
 
 # %% ../nbs/04c_unlearnable.ipynb #313a272a
-@dataclass
-class Poison:
-    data: ImageSet             # the poisoned images (uint8), labels unchanged
+@dataclass(repr=False)
+class Poison(Made):
+    "Unlearnable images (`data`: uint8, labels unchanged), their perturbation and its budget; `info`: how it was made."
     delta: torch.Tensor        # float perturbation in [0, 1] pixel units, N×C×H×W
     norm: str                  # 'linf' or 'l2'
     eps: float                 # the budget
-    info: dict = field(default_factory=dict)
 
 def within_budget(clean: ImageSet, poison: Poison, tol: float = 0.5 / 255 + 1e-6) -> bool:
     "True when every released image differs from its clean one by at most the budget (plus uint8 rounding)."
@@ -36,7 +36,7 @@ def within_budget(clean: ImageSet, poison: Poison, tol: float = 0.5 / 255 + 1e-6
 def _release(ds: ImageSet, delta: torch.Tensor, norm: str, eps: float, name: str, **info) -> Poison:
     x = (ds.x.float() / 255 + delta).clamp(0, 1)
     delta = x - ds.x.float() / 255
-    return Poison(ds.with_x((x * 255).round().to(torch.uint8), f" + {name}"), delta, norm, eps, info)
+    return Poison(ds.with_x((x * 255).round().to(torch.uint8), name), delta, norm, eps, info=info)
 
 # %% ../nbs/04c_unlearnable.ipynb #1cf9cf69
 def surrogate_config(batch_size: int = 128, train_steps: int = 10, max_rounds: int = 20, seed: int = 0, name: str = "EM") -> TrainConfig:
@@ -243,4 +243,4 @@ def shuffle_perturbations(clean: ImageSet, perturbed: ImageSet, seed: int = 0) -
     perm = torch.randperm(len(clean), generator=generator(seed))
     delta = perturbed.x.float() - clean.x.float()
     x = (clean.x[perm].float() + delta).clamp(0, 255).round().to(torch.uint8)
-    return ImageSet(x, clean.y.clone(), clean.classes, clean.source + " (perturbations shuffled across images)", clean.provenance)
+    return ImageSet(x, clean.y.clone(), clean.classes, clean.source + " + perturbations shuffled across images", clean.provenance)

@@ -136,37 +136,32 @@ def _trigger_values(k: int) -> tuple[float, ...]:
     from shortcut_nb.bias import CIFAR_TRIGGER_VALUES
     return CIFAR_TRIGGER_VALUES if k == len(CIFAR_TRIGGER_VALUES) else tuple(float(v) for v in torch.linspace(0, 1, k))
 
-SHORTCUT_MAKERS = {
-    "OPS (Eq. 1 search)":      "pixels",
-    "random pixel (RandPix)":  "",
-    "trigger square (bias)":   "level",
-    "decoy squares":           "",
-    "ℓ∞ patch noise (SHR)":    "eps",
-    "ℓ2 autoregressive (AR)":  "eps",
+SHORTCUT_MAKERS = {                                  # label → (name in `shortcut_nb.makers.MAKERS`, the knob it exposes)
+    "OPS (Eq. 1 search)":      ("ops", "pixels"),
+    "random pixel (RandPix)":  ("randpix", ""),
+    "trigger square (bias)":   ("trigger", "level"),
+    "decoy squares":           ("decoys", ""),
+    "ℓ∞ patch noise (SHR)":    ("shr", "eps"),
+    "ℓ2 autoregressive (AR)":  ("ar", "eps"),
 }
 
 def make_shortcut(ds: ImageSet, maker: str, pixels: int = 1, level: int = 1, eps: int = 8, seed: int = 0) -> tuple[ImageSet, torch.Tensor]:
     """The shortcut version of `ds` made by `maker` (a key of `SHORTCUT_MAKERS`), and a per-class H×W map of where it
     lives: the OPS objective (best colour) for OPS, the mean |change| of the class's images otherwise.
     `pixels`: OPS pixels per image; `level`: trigger bias level (1–3); `eps`: ℓ∞ budget in /255 (SHR) or ℓ2 budget in /8 (AR)."""
-    from shortcut_nb.pixel import ops_search, apply_shortcut, randpix, class_pixel_moments, ops_objective
-    from shortcut_nb.bias import add_trigger
-    from shortcut_nb.decoy import add_decoys, decoy_regions
-    from shortcut_nb.unlearnable import shr_noise, ar_noise
+    from shortcut_nb.makers import make
+    from shortcut_nb.pixel import class_pixel_moments, ops_objective
     if maker not in SHORTCUT_MAKERS: raise ValueError(f"unknown maker {maker!r}; choose from {list(SHORTCUT_MAKERS)}")
-    if maker.startswith("OPS"):
-        made = apply_shortcut(ds, ops_search(ds, n_pixels=pixels))
+    name, _ = SHORTCUT_MAKERS[maker]
+    size = ds.image_shape[-1]
+    params = {"ops": {"n_pixels": pixels}, "randpix": {}, "trigger": {"level": level, "values": _trigger_values(ds.num_classes)},
+              "decoys": {"layout": "border" if size == 28 and ds.num_classes <= 10 else "random"},   # the paper's layout where it is defined
+              "shr": {"eps": eps / 255}, "ar": {"eps": eps / 8}}[name]
+    made = make(name, ds, seed=seed, **params).data
+    if name == "ops":
         _, mean, cov = class_pixel_moments(ds)
         where = ops_objective(mean, cov).amax(1).float()                       # K×H×W: best colour per position
         return made, where
-    if maker.startswith("random"): made = apply_shortcut(ds, randpix(ds, seed=seed))
-    elif maker.startswith("trigger"): made = add_trigger(ds, level, _trigger_values(ds.num_classes), seed=seed).data
-    elif maker.startswith("decoy"):
-        size = ds.image_shape[-1]
-        layout = "border" if size == 28 and ds.num_classes <= 10 else "random"   # the paper's layout where it is defined
-        made = add_decoys(ds, decoy_regions(ds.num_classes, size, 4, layout, seed), seed=seed).data
-    elif maker.startswith("ℓ∞"): made = shr_noise(ds, eps=eps / 255, seed=seed).data
-    else: made = ar_noise(ds, eps=eps / 8, seed=seed).data
     change = (made.x.float() - ds.x.float()).abs().mean(1)                       # N×H×W
     onehot = torch.nn.functional.one_hot(ds.y, ds.num_classes).float()
     where = torch.einsum("nk,nhw->khw", onehot, change) / onehot.sum(0).clamp(min=1)[:, None, None]
@@ -181,8 +176,8 @@ def shortcut_explorer(ds: ImageSet, n_show: int = 6, seed: int = 0):
     from collections import OrderedDict
     made: OrderedDict = OrderedDict()                 # the last few shortcut datasets, so going back is instant
     def shortcut(maker, pixels, level, eps):
-        key = (maker, pixels if SHORTCUT_MAKERS[maker] == "pixels" else 0, level if SHORTCUT_MAKERS[maker] == "level" else 0,
-               eps if SHORTCUT_MAKERS[maker] == "eps" else 0)
+        knob = SHORTCUT_MAKERS[maker][1]
+        key = (maker, pixels if knob == "pixels" else 0, level if knob == "level" else 0, eps if knob == "eps" else 0)
         if key not in made: made[key] = make_shortcut(ds, maker, pixels, level, eps, seed)
         made.move_to_end(key)
         while len(made) > 4: made.popitem(last=False)

@@ -1,5 +1,5 @@
 """Conformance suite (in the spirit of scikit-learn's check_estimator): every shortcut maker in
-`shortcut_nb.conformance.MAKERS` and every diagnostic in `DIAGNOSTICS` gets the same checks — bad inputs
+`shortcut_nb.conformance.MAKER_CHECKS` and every diagnostic in `DIAGNOSTIC_CHECKS` gets the same checks — bad inputs
 fail with a message that names the problem, inputs are never mutated, seeds fix the output, budgets hold,
 released images are uint8 and shaped like the input. A new registry entry is checked automatically."""
 import re
@@ -7,11 +7,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from shortcut_nb.conformance import (MAKERS, DIAGNOSTICS, BAD_INPUTS, SIZE, conformance_data, with_class_count,
+from shortcut_nb.conformance import (MAKER_CHECKS, DIAGNOSTIC_CHECKS, BAD_INPUTS, SIZE, conformance_data, with_class_count,
                                      numbers, spoil, forge)
 from shortcut_nb.data import ImageSet
 
-MAKER_NAMES, DIAG_NAMES = sorted(MAKERS), sorted(DIAGNOSTICS)
+MAKER_NAMES, DIAG_NAMES = sorted(MAKER_CHECKS), sorted(DIAGNOSTIC_CHECKS)
 ROUNDING = 0.5 / 255 + 1e-6     # uint8 rounding of the released images, in [0, 1] pixel units
 
 
@@ -28,7 +28,7 @@ def runs():
     "A cache of adapter runs on valid data: (kind, name, channels, seed) → (clean data, output)."
     cache = {}
     def run(kind, name, channels=None, seed=0):
-        e = (MAKERS if kind == "maker" else DIAGNOSTICS)[name]
+        e = (MAKER_CHECKS if kind == "maker" else DIAGNOSTIC_CHECKS)[name]
         c = channels or e.channels[0]
         key = (kind, name, c, seed)
         if key not in cache:
@@ -72,26 +72,26 @@ def _maker_cases():
 @pytest.mark.parametrize("name,bad", _maker_cases(), ids=[f"{m}-{b.name}" for m, b in _maker_cases()])
 def test_maker_bad_imageset(name, bad):
     "An ImageSet spoiled after construction (or an empty one) → a clear ValueError/TypeError from the maker itself."
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     ds = conformance_data(e.channels[0], e.num_classes)
     _raises_naming(lambda: e.call(forge(ds, *spoil(bad, ds)), 0), bad.match)
 
 
 def test_maker_rejects_non_imageset():
     for name in MAKER_NAMES:
-        e = MAKERS[name]
+        e = MAKER_CHECKS[name]
         ds = conformance_data(e.channels[0], e.num_classes)
         _raises_naming(lambda: e.call(ds.x, 0), r"imageset")
 
 
-RAW_MAKERS = [m for m in MAKER_NAMES if MAKERS[m].raw is not None]
+RAW_MAKERS = [m for m in MAKER_NAMES if MAKER_CHECKS[m].raw is not None]
 
 
 @pytest.mark.parametrize("name,bad", [(m, b) for m in RAW_MAKERS for b in BAD_INPUTS],
                          ids=[f"{m}-{b.name}" for m in RAW_MAKERS for b in BAD_INPUTS])
 def test_maker_bad_raw_tensors(name, bad):
     "Makers that also take raw (x, y) tensors check them as strictly as an ImageSet."
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     ds = conformance_data(e.channels[0], e.num_classes)
     if bad.name in ("float64_0_255", "float_out_of_range"):   # float images are allowed here, but only in [0, 1]
         pattern = r"range \[0, 1\]"
@@ -103,7 +103,7 @@ def test_maker_bad_raw_tensors(name, bad):
 def _diag_cases():
     out = []
     for d in DIAG_NAMES:
-        e = DIAGNOSTICS[d]
+        e = DIAGNOSTIC_CHECKS[d]
         for b in BAD_INPUTS:
             for path in e.inputs:
                 if path == "tensor" and b.labels and not e.raw_labels: continue   # labels not used on that path
@@ -113,7 +113,7 @@ def _diag_cases():
 
 @pytest.mark.parametrize("name,path,bad", _diag_cases(), ids=[f"{d}-{p}-{b.name}" for d, p, b in _diag_cases()])
 def test_diagnostic_bad_input(name, path, bad):
-    e = DIAGNOSTICS[name]
+    e = DIAGNOSTIC_CHECKS[name]
     c = e.channels[0]
     ds = conformance_data(c, e.num_classes)
     model = e.model(c, e.num_classes, SIZE)
@@ -125,17 +125,17 @@ def test_diagnostic_bad_input(name, path, bad):
         _raises_naming(lambda: e.raw(model, x, y, 0), pattern)
 
 
-@pytest.mark.parametrize("name", [d for d in DIAG_NAMES if "imageset" in DIAGNOSTICS[d].inputs])
+@pytest.mark.parametrize("name", [d for d in DIAG_NAMES if "imageset" in DIAGNOSTIC_CHECKS[d].inputs])
 def test_diagnostic_rejects_non_imageset(name):
-    e = DIAGNOSTICS[name]
+    e = DIAGNOSTIC_CHECKS[name]
     ds = conformance_data(e.channels[0], e.num_classes)
     _raises_naming(lambda: e.call(e.model(e.channels[0], e.num_classes, SIZE), ds.x, 0), r"imageset")
 
 
-@pytest.mark.parametrize("name", [m for m in MAKER_NAMES if not MAKERS[m].any_channels])
+@pytest.mark.parametrize("name", [m for m in MAKER_NAMES if not MAKER_CHECKS[m].any_channels])
 def test_maker_channel_mismatch(name):
     "Makers that need gray or RGB images say so for any other channel count."
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     for c in (c for c in (1, 2, 3, 4) if c not in e.channels):
         _raises_naming(lambda: e.call(conformance_data(c, e.num_classes), 0), r"channel")
 
@@ -146,7 +146,7 @@ def test_maker_channel_mismatch(name):
 @pytest.mark.parametrize("name", MAKER_NAMES)
 def test_maker_small_class(name, count):
     "A class with 0 or 1 images: works (and the output checks hold) or a ValueError naming the class (per `min_per_class`)."
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     ds = with_class_count(conformance_data(e.channels[0], e.num_classes), 0, count)
     if count < e.min_per_class:
         _raises_naming(lambda: e.call(ds, 0), r"class")
@@ -160,10 +160,10 @@ def test_maker_small_class(name, count):
 @pytest.mark.parametrize("count", [0, 1], ids=["empty_class", "singleton_class"])
 @pytest.mark.parametrize("name", DIAG_NAMES)
 def test_diagnostic_small_class(name, count):
-    e = DIAGNOSTICS[name]
+    e = DIAGNOSTIC_CHECKS[name]
     ds = with_class_count(conformance_data(e.channels[0], e.num_classes), 0, count)
     model = e.model(e.channels[0], e.num_classes, SIZE)
-    if count < e.min_per_class or (name == "patch_exchange" and count == 0):   # no source images of class 0 at all
+    if count < e.min_per_class or ("patch_exchange" in (name, e.registry) and count == 0):   # no source images of class 0 at all
         _raises_naming(lambda: e.call(model, ds, 0), r"class")
     else:
         v = numbers(e.call(model, ds, 0))
@@ -174,7 +174,7 @@ def test_diagnostic_small_class(name, count):
 
 @pytest.mark.parametrize("name", MAKER_NAMES)
 def test_maker_output_dtype_shape_labels(name, runs):
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     for c in e.channels:
         ds, out = runs("maker", name, c)
         x = out.data.x
@@ -187,7 +187,7 @@ def test_maker_output_dtype_shape_labels(name, runs):
 
 @pytest.mark.parametrize("name", MAKER_NAMES)
 def test_maker_does_not_mutate(name):
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     ds = conformance_data(e.channels[0], e.num_classes); snap = _snapshot(ds)
     out = e.call(ds, 0)
     _unchanged(ds, snap)
@@ -196,7 +196,7 @@ def test_maker_does_not_mutate(name):
 
 @pytest.mark.parametrize("name", RAW_MAKERS)
 def test_maker_raw_does_not_mutate(name):
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     ds = conformance_data(e.channels[0], e.num_classes)
     x, y = ds.floats(), ds.y.clone(); x0, y0 = x.clone(), y.clone()
     e.raw(x, y, 0)
@@ -206,7 +206,7 @@ def test_maker_raw_does_not_mutate(name):
 @pytest.mark.parametrize("name", MAKER_NAMES)
 def test_maker_seeds(name, runs):
     "Same seed → identical release; for random makers a different seed → a different one."
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     ds, a = runs("maker", name)
     b = e.call(ds, 0)
     assert torch.equal(a.data.x, b.data.x), "the same seed gave different releases"
@@ -215,9 +215,9 @@ def test_maker_seeds(name, runs):
     else: assert torch.equal(a.data.x, c.data.x), "a deterministic maker depends on the seed"
 
 
-@pytest.mark.parametrize("name", [m for m in MAKER_NAMES if MAKERS[m].budget or MAKERS[m].n_pixels])
+@pytest.mark.parametrize("name", [m for m in MAKER_NAMES if MAKER_CHECKS[m].budget or MAKER_CHECKS[m].n_pixels])
 def test_maker_budget(name, runs):
-    e = MAKERS[name]
+    e = MAKER_CHECKS[name]
     for c in e.channels:
         ds, out = runs("maker", name, c)
         d = (out.data.x.double() - ds.x.double()) / 255
@@ -237,7 +237,7 @@ def test_maker_budget(name, runs):
 @pytest.mark.parametrize("name", DIAG_NAMES)
 def test_diagnostic_output_and_purity(name, runs):
     "A finite measurement; images, labels and model untouched; same seed → same numbers; random ones vary with the seed."
-    e = DIAGNOSTICS[name]
+    e = DIAGNOSTIC_CHECKS[name]
     c = e.channels[0]
     ds = conformance_data(c, e.num_classes); snap = _snapshot(ds)
     model = e.model(c, e.num_classes, SIZE)
@@ -253,9 +253,9 @@ def test_diagnostic_output_and_purity(name, runs):
     else: assert np.array_equal(a, numbers(other), equal_nan=True), "a deterministic diagnostic depends on the seed"
 
 
-@pytest.mark.parametrize("name", [d for d in DIAG_NAMES if len(DIAGNOSTICS[d].channels) > 1])
+@pytest.mark.parametrize("name", [d for d in DIAG_NAMES if len(DIAGNOSTIC_CHECKS[d].channels) > 1])
 def test_diagnostic_channels(name, runs):
-    e = DIAGNOSTICS[name]
+    e = DIAGNOSTIC_CHECKS[name]
     for c in e.channels[1:]:
         assert len(numbers(runs("diagnostic", name, c)[1]))
 
@@ -301,6 +301,32 @@ KNOWN_DIAGNOSTICS = ["neuron_activations", "neuron_diagrams", "diagram_summary",
 
 def test_registries_cover_every_maker_and_diagnostic():
     "Removing an entry (and with it all of its checks) is a visible change, not a silent one."
-    for f in KNOWN_MAKERS: assert any(n == f or n.startswith(f + "_") for n in MAKERS), f"no MAKERS entry for {f}"
-    for f in KNOWN_DIAGNOSTICS: assert f in DIAGNOSTICS, f"no DIAGNOSTICS entry for {f}"
-    assert all(m.channels for m in MAKERS.values()) and all(m.budget in (None, "linf", "l2") for m in MAKERS.values())
+    for f in KNOWN_MAKERS: assert any(n == f or n.startswith(f + "_") for n in MAKER_CHECKS), f"no MAKER_CHECKS entry for {f}"
+    for f in KNOWN_DIAGNOSTICS: assert f in DIAGNOSTIC_CHECKS, f"no DIAGNOSTIC_CHECKS entry for {f}"
+    assert all(m.channels for m in MAKER_CHECKS.values()) and all(m.budget in (None, "linf", "l2") for m in MAKER_CHECKS.values())
+
+
+def test_every_registered_maker_is_checked_and_returns_made():
+    "Each name in the library's maker registry has a conformance entry, and each entry's maker returns a `Made`."
+    from shortcut_nb.makers import MAKERS as REGISTRY, make
+    from shortcut_nb.made import Made
+    covered = {m.registry for m in MAKER_CHECKS.values()}
+    assert set(REGISTRY) <= covered, f"registered makers without a conformance entry: {sorted(set(REGISTRY) - covered)}"
+    assert covered <= set(REGISTRY), f"conformance entries naming no registered maker: {sorted(covered - set(REGISTRY))}"
+    ds = conformance_data(1, 3)
+    out = make("trigger", ds, seed=0, level=1, values=(0.0, 0.5, 1.0), size=2)
+    assert isinstance(out, Made) and out.info["level"] == 1
+    with pytest.raises(ValueError, match="unknown shortcut maker"):
+        make("no_such_maker", ds)
+
+
+def test_every_registered_diagnostic_is_checked_and_returns_a_diagnosis():
+    "Each name in the library's diagnostic registry has a conformance entry; `diagnose` returns a Diagnosis with a flat summary."
+    from shortcut_nb.diagnostics import DIAGNOSTICS as REGISTRY, Diagnosis, diagnose
+    covered = {d.registry for d in DIAGNOSTIC_CHECKS.values() if d.registry}
+    assert covered == set(REGISTRY), f"registered diagnostics without a conformance entry: {sorted(set(REGISTRY) - covered)}"
+    e = DIAGNOSTIC_CHECKS["diagnose_linear_probe"]
+    out = diagnose("linear_probe", e.model(1, 3, SIZE), conformance_data(1, 3), max_iter=200)
+    assert isinstance(out, Diagnosis) and set(out.summary()) == {"accuracy"} and 0 <= out.summary()["accuracy"] <= 1
+    with pytest.raises(ValueError, match="unknown diagnostic"):
+        diagnose("no_such_diagnostic", e.model(1, 3, SIZE), conformance_data(1, 3))

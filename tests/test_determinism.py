@@ -145,7 +145,7 @@ def probe_makers(seed: int) -> dict:
         "add_decoys_fraction": lambda: add_decoys(ds, decoy_regions(5, 16, 4, layout="random", seed=0), p=0.5, seed=seed).data.x,
         "randpix": lambda: [randpix(ds, seed=seed).positions, randpix(ds, seed=seed).colors],
         "ops_position": lambda: ops_position(ds, ops_search(ds), seed=seed).x,
-        "ops_fraction_noisy": lambda: ops_fraction(ds, 0.5, noisy_upload=True, seed=seed)[0].x,
+        "ops_fraction_noisy": lambda: ops_fraction(ds, 0.5, noisy_upload=True, seed=seed).data.x,
         "solid_color_images": lambda: solid_color_images(8, 8, seed=seed).x,
         "square_probes": lambda: list(square_probes(8, 8, 4, seed=seed)[0].x.unbind()) + [square_probes(8, 8, 4, seed=seed)[1]],
         "em_noise": lambda: poison(em_noise(ds, max_rounds=1, train_steps=2, pgd_steps=2, batch_size=8, seed=seed)),

@@ -62,7 +62,8 @@ def _registry_keys(imports: list[str], registry: str) -> list[str]:
 
 
 @pytest.mark.parametrize("registry", ["models.MODELS", "augment.AUGMENTATIONS", "backdoor.BACKDOORS", "xbl.ATTRIBUTIONS",
-                                      "conformance.MAKERS", "conformance.DIAGNOSTICS"])
+                                      "conformance.MAKER_CHECKS", "conformance.DIAGNOSTIC_CHECKS", "makers.MAKERS",
+                                      "diagnostics.DIAGNOSTICS"])
 def test_registry_does_not_depend_on_import_order(registry):
     alone = _registry_keys([registry.split(".")[0]], registry)          # a fresh interpreter importing only the registry's module
     everything = [m for m in MODULES if m not in ("widgets", "docs")]

@@ -40,7 +40,8 @@ def test_grayscale_and_determinism(shared_data):
 
 
 def test_fraction_search_and_noise_bound(cifar):
-    out, sc = ops_fraction(cifar, 0.1, noisy_upload=True, seed=0)
+    made = ops_fraction(cifar, 0.1, noisy_upload=True, seed=0)
+    out, sc = made.data, made.pattern
     diff = (out.x.int() - cifar.x.int()).abs()
     ops_px = torch.zeros_like(diff, dtype=torch.bool)
     pos = sc.positions[cifar.y, 0]

@@ -36,7 +36,8 @@ def model():
 def test_decoy_mask_is_exactly_the_painted_pixels():
     ds = noise_set(40, torch.arange(40) % 10, high=256)
     before = ds.x.clone()
-    dec, mask, regions = add_decoys(ds)
+    d = add_decoys(ds)
+    dec, mask, regions = d.data, d.mask, d.regions
     assert torch.equal(ds.x, before), "the input must not be mutated"
     changed = (dec.x != ds.x)[:, 0]
     assert torch.equal(changed, mask & (ds.x[:, 0] != 255)), "changed pixels = mask minus pixels that were already white"
@@ -45,7 +46,8 @@ def test_decoy_mask_is_exactly_the_painted_pixels():
 
 def test_decoy_same_region_within_a_class_and_distinct_across():
     ds = noise_set(50, torch.arange(50) % 10)
-    _, mask, regions = add_decoys(ds)
+    d = add_decoys(ds)
+    mask, regions = d.mask, d.regions
     for k in range(10):
         mk = mask[ds.y == k]
         assert (mk == mk[0]).all(), f"class {k}: every image's decoy in the same place"
@@ -152,7 +154,8 @@ def test_decoy_model_top_patch_is_the_decoy_synthetic():
     ds = noise_set(320, torch.arange(320) % 2)
     ds = ImageSet(ds.x, ds.y, ["a", "b"], "noise")
     regions = decoy_regions(2, layout="random", seed=1)
-    dec, mask, _ = add_decoys(ds, regions=regions)
+    d = add_decoys(ds, regions=regions)
+    dec, mask = d.data, d.mask
     model = fit(make_model("xbl_cnn", 1, 2, seed=0), dec, _adam(3), progress=False).model
     src = dec.take((dec.y == 0).nonzero().flatten()[:4])
     tgt = ImageSet(noise_set(10, [1] * 10, seed=7).x, torch.ones(10, dtype=torch.long), ["a", "b"], "noise")  # clean class-b images
@@ -165,7 +168,8 @@ def test_decoy_model_top_patch_is_the_decoy_fashion(shared_data):
     "The paper's setting in miniature: Fashion-MNIST with class-wise decoys, Sneaker vs Shirt."
     train = subset(load_images("fashion_mnist"), 150, seed=0)
     test = load_images("fashion_mnist", "test")
-    dec, mask, regions = add_decoys(train)
+    d = add_decoys(train)
+    dec, mask, regions = d.data, d.mask, d.regions
     model = fit(make_model("xbl_cnn", 1, 10, seed=0), dec, _adam(2), progress=False).model
     dtest = add_decoys(test).data
     src = dtest.take((dtest.y == 7).nonzero().flatten()[:4]); tgt = test.take((test.y == 6).nonzero().flatten()[:20])
@@ -182,7 +186,8 @@ def test_registry_and_contribution_cam_is_faithful():
 
 def test_rrr_finetune_is_pure_and_differentiable():
     ds = noise_set(64, torch.arange(64) % 10)
-    dec, mask, _ = add_decoys(ds)
+    d = add_decoys(ds)
+    dec, mask = d.data, d.mask
     m = make_model("xbl_cnn", 1, 10, seed=0)
     w0 = m.fc.weight.detach().clone()
     res = rrr_finetune(m, dec, mask, _adam(1), explainer="gradcam")
