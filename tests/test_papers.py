@@ -58,3 +58,15 @@ def test_override_reaches_the_config_and_run_json(shared_data, tmp_path, monkeyp
     params = json.loads((out / "run.json").read_text())["params"]
     assert params["n_seeds"] == 1 and params["n_per_class"] == 12 and params["epochs"] == 1   # epochs: the smoke value
     assert json.loads((out / "metrics.json").read_text())["n_models"] == 1
+
+
+@pytest.mark.parametrize("name", PAPERS)
+def test_every_saved_figure_is_displayed(project_root, name):
+    "A paper notebook shows each figure it saves: `save_figure` is a cell's last expression, returned, or wrapped in display()."
+    nb = nbformat.read(project_root / "papers" / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code": continue
+        lines = cell.source.rstrip().splitlines()
+        for i, line in enumerate(lines):
+            hidden = "save_figure(" in line and "import" not in line and "display(" not in line and "return " not in line
+            assert not (hidden and i != len(lines) - 1), f"cell {cell.get('id')}: {line.strip()} saves a figure it does not show"
