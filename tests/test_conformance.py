@@ -268,7 +268,6 @@ def _model_input(name):
 
 
 def _all_models():
-    import shortcut_nb.xbl  # noqa: F401  (registers xbl_cnn)
     from shortcut_nb.models import MODELS
     return sorted(MODELS)
 

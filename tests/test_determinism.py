@@ -87,7 +87,6 @@ def _history(res) -> list:
 def probe_archs(seed: int) -> dict:
     "One epoch of two batches for every registered architecture: {arch: {weights, metrics}}."
     import torch
-    import shortcut_nb.xbl  # noqa: F401  (registers xbl_cnn)
     from shortcut_nb.models import MODELS, make_model, n_params
     from shortcut_nb.train import TrainConfig, fit
     out = {}

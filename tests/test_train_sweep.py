@@ -58,7 +58,6 @@ def test_sweep_resumes(tmp_path):
 
 TRAIN_IN_A_FRESH_PROCESS = """
 import sys, torch
-import shortcut_nb.xbl  # registers xbl_cnn (dropout)
 from shortcut_nb.train import TrainConfig, train_model, toy_images
 torch.manual_seed(int(sys.argv[2]))            # a different global RNG state in every process
 toy = toy_images(96, size=28)
