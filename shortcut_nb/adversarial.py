@@ -24,6 +24,7 @@ def project(delta: torch.Tensor, eps: float, norm: str = "linf") -> torch.Tensor
     if norm == "l2": return delta * (eps / _l2(delta)).clamp(max=1.0)
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
+# %% ../nbs/04b_adversarial.ipynb #06d2370ab
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255, step: float = 2 / 255, steps: int = 10,
         norm: str = "linf", maximize: bool = True, random_start: bool = True, seed: int = 0,
         loss_fn: Callable | None = None, delta0: torch.Tensor | None = None) -> torch.Tensor:

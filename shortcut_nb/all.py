@@ -15,6 +15,10 @@ def library_modules() -> list[ModuleType]:
     "The modules whose public names `shortcut_nb.all` re-exports, imported."
     return [importlib.import_module(f"shortcut_nb.{name}") for name in LIBRARY_MODULES]
 
+# %% auto #0
+__all__ = ['LIBRARY_MODULES', 'library_modules', 'public_names']
+
+# %% ../nbs/95_all.ipynb #a003b
 def public_names(modules: list[ModuleType]) -> dict[str, object]:
     "Every name in the modules' `__all__`, mapped to its object; a ValueError if two modules export different objects under one name."
     names: dict[str, object] = {}
@@ -27,9 +31,6 @@ def public_names(modules: list[ModuleType]) -> dict[str, object]:
             names[name] = obj
             owner.setdefault(name, mod.__name__)
     return names
-
-# %% auto #0
-__all__ = ['LIBRARY_MODULES', 'library_modules', 'public_names']
 
 # %% ../nbs/95_all.ipynb #a004
 _public = public_names(library_modules())

@@ -22,6 +22,7 @@ def random_flip(x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> tuple[t
     flip = torch.rand(len(x), device=x.device, generator=g) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(3), x), y
 
+# %% ../nbs/04a_augment.ipynb #aug-c006b
 def random_crop(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, pad: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     "Zero-pad by `pad` and crop back to size at an independent random offset per image."
     n, c, h, w = x.shape
@@ -32,11 +33,13 @@ def random_crop(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, pad: int =
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
     return xp[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols], y
 
+# %% ../nbs/04a_augment.ipynb #aug-c006c
 def crop_flip(x, y, g):
     "The standard CIFAR augmentation: random crop with padding (1/8 of the size) and horizontal flip."
     x, y = random_crop(x, y, g, pad=max(1, x.shape[-1] // 8))
     return random_flip(x, y, g)
 
+# %% ../nbs/04a_augment.ipynb #aug-c006d
 AUGMENTATIONS: dict[str, Augment] = {"none": lambda x, y, g: (x, y), "flip": random_flip, "crop_flip": crop_flip}
 
 def get_augment(aug: str | Augment) -> Augment:
@@ -121,6 +124,7 @@ def chain(*augs: Callable) -> Callable:
         return x, y
     return f
 
+# %% ../nbs/04a_augment.ipynb #e82dc62eb
 def with_crop_flip(*augs: Callable) -> Callable:
     "Crop + flip, then each of `augs` in turn."
     return chain(crop_flip, *augs)

@@ -53,6 +53,7 @@ def check_call(train: ImageSet, test: ImageSet, target: int, rate: float) -> Non
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
         raise ValueError(f"rate (the fraction of the training set poisoned) must lie in (0, 1], got {rate!r}")
 
+# %% ../nbs/02e_backdoor.ipynb #b008b
 def choose_poisoned(y: torch.Tensor, rate: float, seed: int, only_class: int | None = None) -> torch.Tensor:
     """Bool mask of the `round(rate · len(y))` poisoned images, drawn with `seed` from all images, or (LC) from
     the images of `only_class` only."""
@@ -106,6 +107,7 @@ def patch_mask(image_shape: tuple[int, int, int], size: int = 3, corner: str = "
     m[rows, cols] = True
     return m
 
+# %% ../nbs/02e_backdoor.ipynb #b012b
 def badnets(train: ImageSet, test: ImageSet, *, target: int = 0, rate: float = 0.1, seed: int = 0,
             size: int = 3, corner: str = "bottom_right", value: float = 1.0) -> Backdoored:
     "BadNets: a `size`×`size` square of grey level `value` (in [0, 1], every channel) in `corner` of the poisoned images."
@@ -152,6 +154,7 @@ def random_affine(x: torch.Tensor, g: torch.Generator, degrees: float = 10.0, tr
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
+# %% ../nbs/02e_backdoor.ipynb #b019b
 def color_jitter(x: torch.Tensor, g: torch.Generator, brightness: float = 0.2, contrast: float = 0.2) -> torch.Tensor:
     "Float images N×C×H×W with a random brightness factor in 1 ± `brightness` and contrast factor in 1 ± `contrast` each."
     n = len(x)
@@ -161,6 +164,7 @@ def color_jitter(x: torch.Tensor, g: torch.Generator, brightness: float = 0.2, c
     m = x.mean((1, 2, 3), keepdim=True)
     return ((x - m) * c[:, None, None, None] + m).clamp(0, 1)
 
+# %% ../nbs/02e_backdoor.ipynb #b019c
 def physical_ba(train: ImageSet, test: ImageSet, *, target: int = 0, rate: float = 0.1, seed: int = 0, size: int = 3,
                 corner: str = "bottom_right", value: float = 1.0, degrees: float = 10.0, translate: float = 0.1,
                 scale: tuple[float, float] = (0.8, 1.0), brightness: float = 0.2, contrast: float = 0.2) -> Backdoored:
@@ -318,6 +322,7 @@ class RandomEncoder(nn.Module):
         z = self.net(torch.cat([x * 2 - 1, plane.expand(len(x), -1, -1, -1)], 1))
         return torch.tanh(z / z.flatten(1).std(1).clamp(min=1e-8)[:, None, None, None])
 
+# %% ../nbs/02e_backdoor.ipynb #b033b
 def issba(train: ImageSet, test: ImageSet, *, target: int = 0, rate: float = 0.1, seed: int = 0,
           eps: float = 8 / 255, n_bits: int = 32, width: int = 16) -> Backdoored:
     "ISSBA (substituted): add `eps`·(a fixed random encoder of image and secret), a sample-specific residual with ℓ∞ ≤ `eps`."
@@ -396,11 +401,13 @@ def warping_grid(height: int, width: int, k: int = 4, s: float = 0.5, seed: int 
     identity = torch.stack([xx, yy], -1)[None]
     return (identity + s * field / torch.tensor([width, height])).clamp(-1, 1)
 
+# %% ../nbs/02e_backdoor.ipynb #b041b
 def warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     "uint8 images N×C×H×W resampled (bilinear) at `grid` (1×H×W×2 or N×H×W×2). Returns uint8."
     if len(x) == 0: return x.clone()
     return _bytes(F.grid_sample(_floats(x), grid.expand(len(x), -1, -1, -1), mode="bilinear", align_corners=True))
 
+# %% ../nbs/02e_backdoor.ipynb #b041c
 def wanet(train: ImageSet, test: ImageSet, *, target: int = 0, rate: float = 0.1, seed: int = 0,
           k: int = 4, s: float = 0.5, cross_ratio: float = 2.0) -> Backdoored:
     "WaNet: warp the poisoned images with a fixed random field (k, s); noise mode warps `cross_ratio`× as many others with noise, labels kept."
@@ -431,6 +438,7 @@ def make_backdoor(attack: str, train: ImageSet, test: ImageSet, **kwargs) -> Bac
         raise ValueError(f"unknown backdoor attack {attack!r}; known: {', '.join(BACKDOORS)}")
     return BACKDOORS[names[attack.lower()]](train, test, **kwargs)
 
+# %% ../nbs/02e_backdoor.ipynb #b044b
 def attack_success_rate(model: nn.Module, bd: Backdoored, batch_size: int = 1024) -> float:
     "Fraction of the triggered non-target test images that `model` assigns to the target class."
     from shortcut_nb.train import predict

@@ -28,6 +28,7 @@ def trigger_cells(image_size: tuple[int, int], size: int = TRIGGER_SIZE) -> torc
     r, c = torch.meshgrid(torch.arange(0, H - size + 1, size), torch.arange(0, W - size + 1, size), indexing="ij")
     return torch.stack([r.flatten(), c.flatten()], 1)
 
+# %% ../nbs/02d_bias.ipynb #6879a002b
 def class_positions(n_classes: int, per_class: int, image_size: tuple[int, int], size: int = TRIGGER_SIZE,
                     seed: int = 0) -> torch.Tensor:
     "`per_class` distinct, non-overlapping trigger corners for each class (K×P×2), drawn with `seed`."
@@ -49,6 +50,7 @@ class TriggerBias(Made):
     level: int
     size: int
 
+# %% ../nbs/02d_bias.ipynb #05e3a446b
 def add_trigger(ds: ImageSet, level: int, values: tuple[float, ...] | None = None, size: int = TRIGGER_SIZE,
                 seed: int = 0) -> TriggerBias:
     """Paste a `size`×`size` square of value `values[class]` (in [0, 1], all channels) into every image.
@@ -83,6 +85,7 @@ class ContrastBias(Made):
     "A contrast-changed dataset (`data`) and the factor applied to each image (N)."
     factors: torch.Tensor
 
+# %% ../nbs/02d_bias.ipynb #27ded17bb
 CIFAR_CONTRAST_FACTORS = (0.5, 2.0)  # vehicles, animals (paper §5.3.2)
 
 def adjust_contrast(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
@@ -97,6 +100,7 @@ def adjust_contrast(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     f = factors.float()[:, None, None, None]
     return (f * xf + (1 - f) * m).clamp(0, 1).mul(255).round().to(torch.uint8)
 
+# %% ../nbs/02d_bias.ipynb #27ded17bc
 def contrast_bias(ds: ImageSet, factors: tuple[float, ...] = CIFAR_CONTRAST_FACTORS) -> ContrastBias:
     "Change the contrast of every image by its class's factor (`factors[class]`, ≥ 0). Deterministic; input untouched."
     check_imageset(ds, channels=(1, 3))   # grey level: luma of RGB, or the one grey channel; other counts are ambiguous

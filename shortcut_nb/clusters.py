@@ -38,12 +38,14 @@ class VAE(nn.Module):
         eps = torch.randn(mu.shape, device=mu.device, generator=g)
         return self.decode_logits(mu + eps * (0.5 * logvar).exp()), mu, logvar
 
+# %% ../nbs/06b_clusters.ipynb #c006b
 def vae_loss(recon_logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     "Per-image mean of BCE reconstruction (summed over pixels) + β·KL(q(z|x) ‖ N(0, I))."
     rec = F.binary_cross_entropy_with_logits(recon_logits, x, reduction="none").flatten(1).sum(1)
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
     return (rec + beta * kl).mean()
 
+# %% ../nbs/06b_clusters.ipynb #c006c
 def train_vae(probes: ImageSet, latent_dim: int = 2, epochs: int = 30, batch_size: int = 128, lr: float = 1e-3,
               hidden: int = 256, beta: float = 1.0, seed: int = 0, device: str | None = None) -> tuple[VAE, list[float]]:
     "Train a `VAE` on the probe images; returns the model (eval mode) and the loss per epoch."
@@ -62,6 +64,7 @@ def train_vae(probes: ImageSet, latent_dim: int = 2, epochs: int = 30, batch_siz
         if not np.isfinite(losses[-1]): raise RuntimeError(f"VAE training diverged (loss {losses[-1]}); lower lr")
     return vae.eval(), losses
 
+# %% ../nbs/06b_clusters.ipynb #c006d
 @torch.no_grad()
 def vae_embed(vae: VAE, ds: ImageSet, batch_size: int = 1024) -> np.ndarray:
     "Posterior means μ of `ds`'s images (N × latent_dim numpy array)."
@@ -82,6 +85,7 @@ def square_probes(n: int = 2000, size: int = 28, square: int = 4, channels: int 
     x[on[:, None].expand_as(x)] = 255
     return ImageSet(x, torch.zeros(n, dtype=torch.long), ["probe"], f"grid-square probes (seed {seed})"), cells
 
+# %% ../nbs/06b_clusters.ipynb #c010b
 def brightest_cell(img: torch.Tensor, square: int = 4) -> int:
     "Row-major index of the `square`-grid cell with the highest mean intensity in `img` (C×H×W)."
     pooled = torch.nn.functional.avg_pool2d(img.float().mean(0, keepdim=True)[None], square)[0, 0]
@@ -92,6 +96,7 @@ def pixel_embed(ds: ImageSet) -> np.ndarray:
     "Raw pixels in [0, 1], flattened (N × C·H·W)."
     return (ds.x.flatten(1).float() / 255).numpy()
 
+# %% ../nbs/06b_clusters.ipynb #c013b
 def pca_embed(ds: ImageSet, n_components: int = 2, seed: int = 0) -> np.ndarray:
     "PCA of the flattened pixels (scikit-learn), `n_components` columns."
     from sklearn.decomposition import PCA
@@ -125,6 +130,7 @@ class ProbeClusters:
         "Mean over non-empty clusters of the members' probability for the cluster's class."
         return float(np.nanmean(self.cluster_prob))
 
+# %% ../nbs/06b_clusters.ipynb #c019b
 def cluster_probes(embedding: np.ndarray, probs: np.ndarray, k_per_class: int = 1, power: float = 2.0,
                    seed: int = 0) -> ProbeClusters:
     "Per class, k-means on `embedding` weighted by probability**`power`; assign probes to the nearest centre; score purity."

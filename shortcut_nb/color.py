@@ -42,6 +42,7 @@ def colorize_by_class(ds: ImageSet, colors: dict[str | int, str | Sequence[int]]
     x = (ds.x.float() * lut[ds.y][:, :, None, None] / 255).round().to(torch.uint8)
     return ds.with_x(x, "class colours")
 
+# %% ../nbs/02a_color.ipynb #37e9c48fb
 def to_rgb(ds: ImageSet) -> ImageSet:
     "Monochrome RGB copy of grayscale `ds` (all three channels equal): the colour-free control."
     _check_gray(ds)

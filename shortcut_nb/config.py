@@ -25,6 +25,7 @@ def config_file() -> Path:
     "The user's settings file: `$XDG_CONFIG_HOME/shortcut_nb/config.yaml` (default `~/.config/...`), e.g. `data: /datasets`."
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "shortcut_nb" / "config.yaml"
 
+# %% ../nbs/00_config.ipynb #883a2eecb
 def _configured_data() -> str | None:
     f = config_file()
     if not f.exists(): return None
@@ -39,10 +40,12 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     if root is None: root = os.environ.get(DATA_ENV) or _configured_data() or _user_cache() / "data"
     return Path(root).expanduser().resolve()
 
+# %% ../nbs/00_config.ipynb #883a2eecc
 def data_root_is_user_set(root: str | os.PathLike | None = None) -> bool:
     "True when the root was given explicitly (argument, variable or config file): then we never download into it."
     return root is not None or bool(os.environ.get(DATA_ENV)) or bool(_configured_data())
 
+# %% ../nbs/00_config.ipynb #883a2eecd
 def cache_dir(sub: str = "") -> Path:
     "Writable cache folder for derived files (`$SHORTCUT_NB_CACHE`, else `~/.cache/shortcut_nb`), created on demand."
     d = Path(os.environ.get(CACHE_ENV) or _user_cache()).expanduser().resolve() / sub
@@ -53,6 +56,7 @@ def cache_dir(sub: str = "") -> Path:
 class ChecksumError(RuntimeError):
     "A data file's md5 differs from the one its root's MD5SUMS lists."
 
+# %% ../nbs/00_config.ipynb #0b81c090b
 _md5_memo: dict[tuple, str] = {}
 
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -65,6 +69,7 @@ def md5sum(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
         _md5_memo[key] = h.hexdigest()
     return _md5_memo[key]
 
+# %% ../nbs/00_config.ipynb #0b81c090c
 def read_md5sums(root: Path) -> dict[str, str]:
     "Parse `root/MD5SUMS` (md5sum's format) into {relative path: md5}; empty if there is none."
     f = Path(root) / "MD5SUMS"
@@ -76,6 +81,7 @@ def read_md5sums(root: Path) -> dict[str, str]:
             out[name.lstrip("*").strip()] = h
     return out
 
+# %% ../nbs/00_config.ipynb #0b81c090d
 def verify_file(root: Path, path: Path) -> str:
     "md5 of `path`; raises `ChecksumError` if `root/MD5SUMS` lists it with another md5."
     got = md5sum(path)
@@ -91,6 +97,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if device is not None: return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+# %% ../nbs/00_config.ipynb #6bbdf4e8b
 class seeded:
     "Context manager: seed torch/numpy/random for the block, then restore the previous RNG states."
     def __init__(self, seed: int): self.seed = int(seed)
@@ -104,6 +111,7 @@ class seeded:
         self._fork.__exit__(*exc); np.random.set_state(self._np); random.setstate(self._py)
         return False
 
+# %% ../nbs/00_config.ipynb #6bbdf4e8c
 def generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     "A fresh torch Generator on `device` seeded with `seed`."
     return torch.Generator(device=device).manual_seed(int(seed))

@@ -26,6 +26,7 @@ def conformance_data(channels: int = 1, num_classes: int = 3, per_class: int = 8
     y = torch.arange(num_classes).repeat_interleave(per_class)
     return ImageSet(x, y, [f"c{k}" for k in range(num_classes)], f"conformance data (seed {seed})")
 
+# %% ../nbs/93_conformance.ipynb #k006b
 def with_class_count(ds: ImageSet, k: int, n: int) -> ImageSet:
     "`ds` with only the first `n` images of class `k` kept (n = 0: the class is empty, n = 1: a singleton)."
     keep = (ds.y != k) | (torch.cumsum((ds.y == k).long(), 0) <= n)
@@ -38,6 +39,7 @@ class Released:
     data: ImageSet
     region: torch.Tensor | None = None
 
+# %% ../nbs/93_conformance.ipynb #k009b
 @dataclass(frozen=True)
 class Maker:
     "A shortcut maker behind a cheap adapter, with the promises the conformance checks test."
@@ -72,6 +74,7 @@ class Diagnostic:
     min_per_class: int = 0
     registry: str | None = None                                        # its name in `shortcut_nb.diagnostics.DIAGNOSTICS`
 
+# %% ../nbs/93_conformance.ipynb #k011b
 def numbers(obj: Any) -> np.ndarray:
     "Every number in a measurement (tensors, arrays, scalars, dicts, lists, dataclasses, named tuples), flattened to float64."
     if obj is None or isinstance(obj, (str, nn.Module)): return np.zeros(0)
@@ -286,6 +289,7 @@ class BadInput:
     in_constructor: bool = True                       # ImageSet(...) rejects it too
     labels: bool = False                              # a label problem (skipped where labels are not used)
 
+# %% ../nbs/93_conformance.ipynb #k026b
 def _with_nan(x): z = x.float() / 255; z[0, 0, 0, 0] = float("nan"); return z
 def _with_inf(x): z = x.float() / 255; z[0, 0, 1, 1] = float("inf"); return z
 def _neg(y): y = y.clone(); y[0] = -1; return y
@@ -315,6 +319,7 @@ def spoil(bad: BadInput, ds: ImageSet) -> tuple[Any, Any]:
     "The bad (images, labels) pair made from `ds`."
     return (bad.x(ds.x) if bad.x else ds.x.clone()), (bad.y(ds.y) if bad.y else ds.y.clone())
 
+# %% ../nbs/93_conformance.ipynb #k026c
 def forge(ds: ImageSet, x: Any, y: Any) -> ImageSet:
     "A copy of `ds` whose x and y are swapped for `x` and `y` after construction (no validation)."
     out = ds.take(torch.arange(len(ds))); out.x, out.y = x, y

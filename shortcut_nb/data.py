@@ -114,12 +114,14 @@ def check_images(x, name: str = "x", channels: Sequence[int] | None = None, allo
     if channels is not None and x.shape[1] not in tuple(channels):
         raise ValueError(f"{name} has {x.shape[1]} channel(s); this function needs {' or '.join(map(str, channels))} channel(s)")
 
+# %% ../nbs/01_data.ipynb #c009bb
 def check_labels(y, n: int, num_classes: int | None = None, name: str = "y") -> None:
     "Raise a clear TypeError/ValueError unless `y` is one integer label in [0, num_classes) for each of `n` images."
     if not isinstance(y, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor of labels, got {type(y).__name__}")
     why = _labels_problem(y, n, num_classes, exact_dtype=False)
     if why: raise ValueError(f"{name} {why}")
 
+# %% ../nbs/01_data.ipynb #c009bc
 def check_imageset(ds, name: str = "ds", channels: Sequence[int] | None = None, min_images: int = 1) -> None:
     """Raise a clear TypeError/ValueError unless `ds` is a valid, non-empty `ImageSet` (re-checked: it may have been
     changed since construction) with `channels` channels (any if None) and at least `min_images` images."""
@@ -137,6 +139,7 @@ def check_imageset(ds, name: str = "ds", channels: Sequence[int] | None = None, 
 class DataMissingError(FileNotFoundError):
     "A dataset's files are not where we looked, and could not be downloaded."
 
+# %% ../nbs/01_data.ipynb #c011b
 @dataclass
 class DatasetSpec:
     name: str
@@ -328,10 +331,12 @@ def subset(ds: ImageSet, n_per_class: int, seed: int = 0) -> ImageSet:
     idx = (starts[:, None] + torch.arange(n_per_class)[None]).flatten()
     return ds.take(order[idx].sort().values)
 
+# %% ../nbs/01_data.ipynb #c027b
 def select_classes(ds: ImageSet, classes: Sequence[str | int]) -> ImageSet:
     "Keep only `classes` (names or indices), relabelled 0..k-1 in the given order."
     return relabel(ds, {ds.classes[c] if isinstance(c, int) else c: [c] for c in classes})
 
+# %% ../nbs/01_data.ipynb #c027c
 def relabel(ds: ImageSet, groups: dict[str, Sequence[str | int]]) -> ImageSet:
     "Merge classes into groups: `{new name: [old class names or indices]}`; images in no group are dropped."
     lut = torch.full((ds.num_classes,), -1, dtype=torch.long)

@@ -37,6 +37,7 @@ def decoy_regions(num_classes: int = 10, image_size: int = 28, size: int = 4, la
         cells = torch.randperm(n * n, generator=generator(seed))[:num_classes]
     return torch.stack([cells // n * size, cells % n * size], 1)
 
+# %% ../nbs/02b_decoy.ipynb #c006b
 def grid_cell(region: Sequence[int] | torch.Tensor, size: int = 4, image_size: int = 28) -> int:
     "0-based row-major index of the `size`-grid cell whose top-left corner is `region`."
     r, c = (int(v) for v in region)
@@ -51,6 +52,7 @@ class Decoyed(Made):
     mask: torch.Tensor    # bool N×H×W, True on each image's decoy square
     regions: torch.Tensor # int64 num_classes×2, top-left (row, col) of each class's square
 
+# %% ../nbs/02b_decoy.ipynb #c009b
 def add_decoys(ds: ImageSet, regions: torch.Tensor | None = None, size: int = 4, value: int | None = 255,
                p: float = 1.0, seed: int = 0) -> Decoyed:
     """Paint class `k`'s `size`×`size` square at `regions[k]` into every image of class `k`

@@ -139,6 +139,7 @@ def execute_in_place(path: str | Path, timeout: int = 1800) -> Path:
     nbformat.write(nb, path)
     return path
 
+# %% ../nbs/94_docs.ipynb #d09db
 def document_notebooks(paths: Sequence[str | Path], timeout: int = 1800) -> list[Path]:
     "`add_show_doc_cells` then `execute_in_place` for each notebook, with progress; returns the paths written."
     import nbformat

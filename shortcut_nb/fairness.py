@@ -124,6 +124,7 @@ def paint_sensitive(x: torch.Tensor, s: torch.Tensor, kind: str = "colour", colo
     else: raise ValueError(f"sensitive='background' needs grayscale (1-channel) images, got {x.shape[1]} channels; use 'colour'")
     return out.mul(255).round().to(torch.uint8)
 
+# %% ../nbs/06c_fairness.ipynb #f017b
 def _class_indices(ds: ImageSet, classes: Sequence[str | int]) -> list[int]:
     out = []
     for c in classes:
@@ -246,6 +247,7 @@ class BPAResult:
     weights: ClusterLossWeights
     k: int
 
+# %% ../nbs/06c_fairness.ipynb #f031b
 def bpa_train(arch: str, train: ImageSet, cfg: TrainConfig = TrainConfig(), k: int = 8, momentum: float = 0.7,
               biased: TrainResult | None = None, biased_cfg: TrainConfig | None = None, test: ImageSet | None = None,
               progress: bool = True, device: str | torch.device | None = None) -> BPAResult:
@@ -263,6 +265,7 @@ def bpa_train(arch: str, train: ImageSet, cfg: TrainConfig = TrainConfig(), k: i
     debiased = train_model(arch, train, replace(cfg, name=f"{cfg.name}-bpa"), test, progress, device, sample_weight=weights)
     return BPAResult(biased, debiased, clusters, weights, k)
 
+# %% ../nbs/06c_fairness.ipynb #f031c
 def evaluate_fairness(model: nn.Module, bset: BiasedSet, batch_size: int = 1024, empty: str = "raise") -> dict:
     "`fairness_report` of `model`'s predictions on the images of `bset` against its target and sensitive attribute."
     if not isinstance(bset, BiasedSet): raise TypeError(f"bset must be a BiasedSet (from biased_benchmark), got {type(bset).__name__}")

@@ -24,6 +24,7 @@ def resnet18(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     m.maxpool = nn.Identity()
     return m
 
+# %% ../nbs/03_models.ipynb #c005b
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
@@ -36,6 +37,7 @@ def small_cnn(in_channels: int = 3, num_classes: int = 10, width: int = 32) -> n
         _conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4 * w, num_classes))
 
+# %% ../nbs/03_models.ipynb #c005c
 def lenet5(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     "LeNet-5 (ReLU, max-pool); adaptive pooling to 5×5 accepts 28- or 32-pixel inputs."
     return nn.Sequential(
@@ -44,6 +46,7 @@ def lenet5(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
         nn.Linear(16 * 25, 120), nn.ReLU(inplace=True), nn.Linear(120, 84), nn.ReLU(inplace=True),
         nn.Linear(84, num_classes))
 
+# %% ../nbs/03_models.ipynb #c005d
 def mlp(in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
         hidden: tuple[int, ...] = (512, 512)) -> nn.Module:
     "Fully connected ReLU net on flattened `in_channels`×`image_size`² images."
@@ -61,6 +64,7 @@ def densenet121(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     m.features.pool0 = nn.Identity()
     return m
 
+# %% ../nbs/03_models.ipynb #c007b
 def densenet_small(in_channels: int = 3, num_classes: int = 10, growth: int = 12, blocks: tuple[int, ...] = (4, 4, 4)) -> nn.Module:
     "A small DenseNet-BC (torchvision's `DenseNet`): 3×3 stride-1 stem conv, then the stem max-pool; the CPU-sized DenseNet."
     from torchvision.models import DenseNet
@@ -68,6 +72,7 @@ def densenet_small(in_channels: int = 3, num_classes: int = 10, growth: int = 12
     m.features.conv0 = nn.Conv2d(in_channels, 2 * growth, 3, 1, 1, bias=False)
     return m
 
+# %% ../nbs/03_models.ipynb #c007c
 class _WideBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
@@ -90,6 +95,7 @@ def wide_resnet(in_channels: int = 3, num_classes: int = 10, depth: int = 28, wi
     layers += [nn.BatchNorm2d(widths[3]), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[3], num_classes)]
     return nn.Sequential(*layers)
 
+# %% ../nbs/03_models.ipynb #c007d
 class CompactTransformer(nn.Module):
     "CVT/CCT (Hassani et al. 2021): tokenizer → learnable positions → transformer encoder → sequence pooling → linear."
     def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, tokenizer: str = "conv",
@@ -117,18 +123,22 @@ class CompactTransformer(nn.Module):
         w = torch.softmax(self.pool(t), dim=1)          # sequence pooling: attention weights over tokens
         return self.head((w * t).sum(1))
 
+# %% ../nbs/03_models.ipynb #c007e
 def cvt7_4(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> nn.Module:
     "CVT-7/4: 4×4 patch tokens, 7 layers."
     return CompactTransformer(in_channels, num_classes, image_size, "patch", patch=4)
 
+# %% ../nbs/03_models.ipynb #c007f
 def cct7_3x1(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> nn.Module:
     "CCT-7/3×1: one 3×3 conv tokenizer layer, 7 layers."
     return CompactTransformer(in_channels, num_classes, image_size, "conv")
 
+# %% ../nbs/03_models.ipynb #c007g
 def cvt2_4_d64(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> nn.Module:
     "CPU-sized CVT: 4×4 patch tokens, 2 layers of width 64 with 2 heads (the `cpu` stand-in for CVT-7/4)."
     return CompactTransformer(in_channels, num_classes, image_size, "patch", patch=4, dim=64, layers=2, heads=2)
 
+# %% ../nbs/03_models.ipynb #c007h
 def cct2_3x2_d64(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> nn.Module:
     "CPU-sized CCT: two 3×3 conv tokenizer stages (8×8 tokens on 32×32), 2 layers of width 64 (the `cpu` stand-in for CCT-7/3×1)."
     return CompactTransformer(in_channels, num_classes, image_size, "conv", dim=64, layers=2, heads=2, conv_layers=2)
@@ -149,6 +159,7 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         return torch.relu(out + self.shortcut(x))
 
+# %% ../nbs/03_models.ipynb #c008bb
 def resnet18_cifar(in_channels: int = 3, num_classes: int = 10, width: int = 64) -> nn.Module:
     "ResNet-18 for 32×32 images with base width `width` (64: the standard network)."
     if width < 1: raise ValueError(f"width must be ≥ 1, got {width}")
@@ -185,11 +196,11 @@ class XBLNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
 
+# %% ../nbs/03_models.ipynb #c010yb
 def xbl_cnn(in_channels: int = 1, num_classes: int = 10, channels: int = 32, kernel: int = 3,
             image_size: int = 28, p_drop: float = 0.5) -> XBLNet:
     "Registry builder for `XBLNet`."
     return XBLNet(in_channels, num_classes, channels, kernel, image_size, p_drop)
-
 
 # %% ../nbs/03_models.ipynb #c010
 MODELS: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn": small_cnn, "lenet5": lenet5, "mlp": mlp,
@@ -204,6 +215,7 @@ def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
     "Add an architecture under `name` (builder must accept `in_channels` and `num_classes`)."
     MODELS[name] = builder
 
+# %% ../nbs/03_models.ipynb #c010b
 def make_model(name: str, in_channels: int = 3, num_classes: int = 10, seed: int | None = 0, **kwargs) -> nn.Module:
     "Build registered model `name`; with `seed`, its initial weights are reproducible (global RNG untouched)."
     if name not in MODELS:
@@ -211,6 +223,7 @@ def make_model(name: str, in_channels: int = 3, num_classes: int = 10, seed: int
     if seed is None: return MODELS[name](in_channels=in_channels, num_classes=num_classes, **kwargs)
     with seeded(seed): return MODELS[name](in_channels=in_channels, num_classes=num_classes, **kwargs)
 
+# %% ../nbs/03_models.ipynb #c010c
 def n_params(model: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -62,6 +62,7 @@ class PaperRun:
         fields = " ".join(f"{k}={v}" for k, v in dataclasses.asdict(self.config).items())
         return f"{self.paper} · scale={self.scale} run={self.run} seed={self.seed} · {fields} · out={self.out}"
 
+# %% ../nbs/90a_paper_run.ipynb #p009b
 def start_run(paper: str, scale: str, scales: Mapping[str, Any], params: Mapping[str, Any] | None = None, run: str = "",
               out_dir: str = "", seed: int = 0) -> PaperRun:
     """Resolve a paper run: the config of `scale` overridden by the config fields found in `params` (a dict or the

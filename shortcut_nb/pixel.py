@@ -54,15 +54,18 @@ class PixelShortcut:
     @property
     def n_pixels(self) -> int: return self.positions.shape[1]
 
+# %% ../nbs/02c_pixel.ipynb #bd7f7790b
 @dataclass(repr=False)
 class Pixelated(Made):
     "Images carrying a class-wise pixel pattern (`data`) and the pattern itself (what a pixel-shortcut maker returns)."
     pattern: PixelShortcut
 
+# %% ../nbs/02c_pixel.ipynb #bd7f7790c
 def boundary_colors(C: int) -> torch.Tensor:
     "All 2^C colours with every channel at 0 or 1 (2^C × C, float)."
     return torch.tensor(list(itertools.product((0.0, 1.0), repeat=C)))
 
+# %% ../nbs/02c_pixel.ipynb #bd7f7790d
 def ops_objective(mean: torch.Tensor, cov: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     "Eq. 2 for every class, boundary colour and position: E[s]/Var[s], shape K×2^C×H×W."
     K, C = mean.shape[:2]
@@ -72,6 +75,7 @@ def ops_objective(mean: torch.Tensor, cov: torch.Tensor, eps: float = 1e-12) -> 
     var = torch.einsum("vc,kcdhw,vd->kvhw", a, cov, a)
     return e / var.clamp(min=eps)
 
+# %% ../nbs/02c_pixel.ipynb #bd7f7790e
 def _as_imageset(x: torch.Tensor, y: torch.Tensor, classes: list[str] | None) -> ImageSet:
     "uint8 images, or float images in [0, 1] (quantised to uint8 as a released dataset would be), with labels."
     check_images(x, "x", allow_float=True)          # finite, N×C×H×W, non-empty; float only in [0, 1]
@@ -116,6 +120,7 @@ def apply_pixels(ds: ImageSet, positions: torch.Tensor, colors: torch.Tensor) ->
     x.permute(0, 2, 3, 1)[n, positions[..., 0], positions[..., 1]] = (colors * 255).round().to(torch.uint8)
     return ds.with_x(x, "pixels")
 
+# %% ../nbs/02c_pixel.ipynb #15951405b
 def apply_shortcut(ds: ImageSet, shortcut: PixelShortcut) -> ImageSet:
     "Apply a class-wise pixel pattern (Algorithm 1, lines 3–7): every image gets its class's pixels and colours."
     check_imageset(ds)
@@ -136,6 +141,7 @@ def ops_position(ds: ImageSet, shortcut: PixelShortcut, seed: int = 0) -> ImageS
     out = apply_pixels(ds, shortcut.positions[ds.y], cols); out.source = ds.source + " + OPS-Position"
     return out
 
+# %% ../nbs/02c_pixel.ipynb #f37e8a13b
 def class_colors(K: int, C: int) -> torch.Tensor:
     "K distinct class colours: the boundary colours first, then mid-grey mixtures for any extra classes."
     base = boundary_colors(C)
@@ -149,6 +155,7 @@ def class_colors(K: int, C: int) -> torch.Tensor:
     if K > len(pool): raise ValueError(f"cannot make {K} distinct class colours for C={C}")
     return torch.tensor(pool[:K])
 
+# %% ../nbs/02c_pixel.ipynb #f37e8a13c
 def ops_color(ds: ImageSet, colors: torch.Tensor | None = None) -> ImageSet:
     "OPS-Color: class colour written at each image's pixel furthest (ℓ2) from that colour."
     check_imageset(ds)
@@ -163,6 +170,7 @@ def ops_color(ds: ImageSet, colors: torch.Tensor | None = None) -> ImageSet:
     out = apply_pixels(ds, pos, target[:, None]); out.source = ds.source + " + OPS-Color"
     return out
 
+# %% ../nbs/02c_pixel.ipynb #f37e8a13d
 def randpix(ds: ImageSet, seed: int = 0) -> PixelShortcut:
     "RandPix baseline: a random position and random boundary colour per class (fixed within the class)."
     check_imageset(ds)
@@ -172,6 +180,7 @@ def randpix(ds: ImageSet, seed: int = 0) -> PixelShortcut:
     cols = boundary_colors(C)[torch.randint(0, 2 ** C, (K,), generator=g)]
     return PixelShortcut(pos, cols, torch.full((K,), float("nan")))
 
+# %% ../nbs/02c_pixel.ipynb #f37e8a13e
 def ops_fraction(ds: ImageSet, fraction: float, noisy_upload: bool = False, seed: int = 0,
                  noise: float = 8 / 255) -> Pixelated:
     """Search OPS on a random `fraction` of each class of `ds`, apply it to all images (Clean-Upload); with `noisy_upload`,

@@ -43,6 +43,7 @@ def homogeneous_mlp(in_dim: int, hidden: tuple[int, ...] = (1000, 1000), first_i
         first.weight.normal_(0, 1, generator=g).mul_(first_init); first.bias.normal_(0, 1, generator=g).mul_(first_init)
     return net.to(dtype)
 
+# %% ../nbs/08_reconstruct.ipynb #c006b
 def homogeneity_problems(model: nn.Module) -> list[str]:
     "Why `model` is not a ReLU MLP with a bias only in its first layer and a single output ([] if it is)."
     leaves = [m for m in model.modules() if not list(m.children())]
@@ -70,6 +71,7 @@ def to_model_space(ds: ImageSet, mean: torch.Tensor | None = None, dtype: torch.
 class NotConverged(RuntimeError):
     "Training did not reach zero training error and the loss threshold within its epoch budget."
 
+# %% ../nbs/08_reconstruct.ipynb #c011b
 @dataclass
 class TrainReport:
     "How training went: epochs run, first epoch with zero training error, final loss and error, converged?"
@@ -81,10 +83,12 @@ class TrainReport:
     seconds: float
     history: list = field(default_factory=list)
 
+# %% ../nbs/08_reconstruct.ipynb #c011c
 def logistic_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "Mean binary cross-entropy of logits `out` for labels ±1 (= BCE-with-logits on 0/1 targets)."
     return F.softplus(-y * out.reshape(-1)).mean()
 
+# %% ../nbs/08_reconstruct.ipynb #c011d
 def train_homogeneous(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 0.01, max_epochs: int = 100_000,
                       loss_stop: float = 1e-5, schedule: str = "loss_scaled", max_scale: float = 1e4,
                       log_every: int = 100, strict: bool = True) -> TrainReport:
@@ -133,6 +137,7 @@ def smooth_grad_relu(z: torch.Tensor, alpha: float | None) -> torch.Tensor:
     s = F.softplus(z, beta=alpha)
     return s + (torch.relu(z) - s).detach()
 
+# %% ../nbs/08_reconstruct.ipynb #c015b
 def functional_forward(model: nn.Module, alpha: float | None = None):
     "f(x) → Φ(x) (shape m) of a Linear/ReLU stack with the smoothed ReLU; falls back to `model` itself (with a warning) otherwise."
     probs = homogeneity_problems(model)
@@ -151,11 +156,13 @@ def functional_forward(model: nn.Module, alpha: float | None = None):
         return h[:, 0]
     return f
 
+# %% ../nbs/08_reconstruct.ipynb #c015c
 def weighted_gradient(model: nn.Module, f, x: torch.Tensor, coef: torch.Tensor, create_graph: bool = True) -> list[torch.Tensor]:
     "Σ_j coef_j ∇_θ f(x_j) for all parameters at once: ONE backward pass of the weighted sum."
     params = list(model.parameters())
     return list(torch.autograd.grad((f(x) * coef).sum(), params, create_graph=create_graph))
 
+# %% ../nbs/08_reconstruct.ipynb #c015d
 def kkt_residual(model: nn.Module, f, x: torch.Tensor, lam: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "‖θ − (1/m) Σ_j λ_j y_j ∇_θ Φ(θ; x_j)‖² summed over all parameters."
     g = weighted_gradient(model, f, x, lam * y / len(x))
@@ -176,6 +183,7 @@ class Reconstruction:
     seconds: float
     hparams: dict
 
+# %% ../nbs/08_reconstruct.ipynb #c019b
 def reconstruct(model: nn.Module, n_candidates: int, input_shape: tuple[int, ...], iters: int = 1000,
                 lr: float = 0.01, lr_lambda: float = 1e-4, lambda_min: float = 0.05, init_scale: float = 1e-3,
                 relu_alpha: float | None = 300.0, lambda_weight: float = 5.0, bounds: tuple[float, float] = (-1.0, 1.0),
@@ -233,6 +241,7 @@ def to_unit_range(x: torch.Tensor) -> torch.Tensor:
     lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
     return ((flat - lo) / (hi - lo).clamp(min=1e-12)).view_as(x)
 
+# %% ../nbs/08_reconstruct.ipynb #c023b
 def ncc_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     "Pairwise (len(a)×len(b)) normalised cross-correlation distance: per-image, per-channel standardisation, then mean squared difference."
     def norm(z):
@@ -241,6 +250,7 @@ def ncc_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     A, B = norm(a), norm(b)
     return ((A * A).sum(1)[:, None] + (B * B).sum(1)[None] - 2 * A @ B.T) / A.shape[1]
 
+# %% ../nbs/08_reconstruct.ipynb #c023c
 def ssim_pairs(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     "SSIM (scikit-image, data_range 1) of each pair a[i], b[i] (N×C×H×W in [0, 1])."
     from skimage.metrics import structural_similarity
@@ -250,6 +260,7 @@ def ssim_pairs(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return np.array([structural_similarity(p if A.shape[1] > 1 else p[0], q if A.shape[1] > 1 else q[0], data_range=1.0, **kw)
                      for p, q in zip(A, B)])
 
+# %% ../nbs/08_reconstruct.ipynb #c023d
 @dataclass
 class Score:
     "Per-pair SSIM sorted best first, with the training and reconstruction index of each pair; `best_k` = mean of the first k."
@@ -260,6 +271,7 @@ class Score:
     @property
     def best_k(self) -> float: return float(self.ssim[: self.k].mean())
 
+# %% ../nbs/08_reconstruct.ipynb #c023e
 def reconstruction_score(train01: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor | float = 0.0, k: int = 10,
                          downsample: int = 2) -> Score:
     """Eq. 9: pair every training image (N×C×H×W in [0, 1]) with its nearest rescaled reconstruction
@@ -287,6 +299,7 @@ def blur_scores(images01: torch.Tensor) -> np.ndarray:
     A = images01.double().cpu().numpy()
     return np.array([blur_effect(a, channel_axis=0) if a.shape[0] > 1 else blur_effect(a[0]) for a in A])
 
+# %% ../nbs/08_reconstruct.ipynb #c026b
 def no_reference_score(recon: torch.Tensor, mean: torch.Tensor | float = 0.0) -> float:
     "Mean blur effect of all rescaled reconstructions (lower = sharper); needs no training images."
     mean = torch.as_tensor(mean, dtype=recon.dtype).cpu()
@@ -308,6 +321,7 @@ def sample_hparams(n: int, seed: int = 0, space: dict = HAIM_SPACE) -> list[dict
         out.append(d)
     return out
 
+# %% ../nbs/08_reconstruct.ipynb #c029b
 def random_search(model: nn.Module, train01: torch.Tensor, mean: torch.Tensor | float, n_trials: int = 8,
                   iters: int = 200, seed: int = 0, space: dict = HAIM_SPACE, k: int = 10, **fixed) -> pd.DataFrame:
     "Reconstruct with `n_trials` sampled hyperparameter sets (2N candidates, `fixed` overrides) and score each; best first."

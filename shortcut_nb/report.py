@@ -28,6 +28,7 @@ def project_root(start: str | Path | None = None) -> Path:
     if (pkg_parent / "papers").is_dir(): return pkg_parent
     raise FileNotFoundError(f"no shortcut_nb checkout (settings.ini + papers/) above {here}; run from inside the project")
 
+# %% ../nbs/90_report.ipynb #c006b
 def load_published(paper: str, table: str, root: str | Path | None = None) -> pd.DataFrame:
     "Published table `table` of `paper` from `papers/published/<paper>/<table>.csv`."
     d = project_root(root) / "papers" / "published" / paper
@@ -49,6 +50,7 @@ def published_long(table: pd.DataFrame, keys: Sequence[str], metrics: Sequence[s
                          "published_std": r[f"{m}_std"] if f"{m}_std" in table.columns else np.nan})
     return pd.DataFrame(rows)
 
+# %% ../nbs/90_report.ipynb #c009b
 def summarise(results: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     "Mean, sample std and count of each metric over runs sharing the same keys, in long format."
     missing = [c for c in [*keys, *metrics] if c not in results.columns]
@@ -58,6 +60,7 @@ def summarise(results: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]
     g = long.groupby([*keys, "metric"], sort=False)["value"]
     return pd.DataFrame({"ours": g.mean(), "ours_std": g.std(ddof=1), "n": g.count()}).reset_index()
 
+# %% ../nbs/90_report.ipynb #c009c
 def _regime_cells(results: pd.DataFrame, keys: list[str], metrics: Sequence[str], regime: str | dict[str, str],
                   threshold: float) -> pd.DataFrame:
     "Per (keys, metric): the mean of the metric's fit column over the runs that report that metric."
@@ -102,7 +105,6 @@ def compare(published: pd.DataFrame | None, results: pd.DataFrame, keys: Sequenc
     out["regime_ok"] = out["regime_ok"].astype(object).where(out["fit_pct"].notna(), None)
     return out[[*cols, "fit_pct", "regime_ok"]]
 
-
 # %% ../nbs/90_report.ipynb #c012
 def fmt_cell(mean: float, std: float = np.nan, n: int = 1, digits: int = 2) -> str:
     "'mean ± std' (or just 'mean'; '—' when missing) for Markdown tables."
@@ -111,6 +113,7 @@ def fmt_cell(mean: float, std: float = np.nan, n: int = 1, digits: int = 2) -> s
     s = f"{mean:.{digits}f}"
     return s + (f" ± {std:.{digits}f}" if std is not None and not np.isnan(std) and n > 1 else "")
 
+# %% ../nbs/90_report.ipynb #c012b
 def _out_of_regime(ok) -> bool: return isinstance(ok, (bool, np.bool_)) and not ok
 
 def write_table(table: pd.DataFrame, out_dir: str | Path, table_id: str, title: str = "", note: str = "",
@@ -136,10 +139,12 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, table_id: str, title: 
     (d / f"{table_id}.md").write_text(md)
     return d / f"{table_id}.csv"
 
+# %% ../nbs/90_report.ipynb #c012c
 class SavedFigure(type(Path())):
     "The path of a saved figure; in a notebook it shows as the figure's PNG rather than as a path."
     def _repr_png_(self) -> bytes: return self.read_bytes()
 
+# %% ../nbs/90_report.ipynb #c012d
 def save_figure(fig, out_dir: str | Path, fig_id: str, dpi: int = 110, close: bool = True) -> SavedFigure:
     """Save a matplotlib figure as `figures/<id>.png` and return its path, which a notebook displays as the image
     (so executed notebooks show their figures inline whatever the matplotlib backend). `close` frees the figure."""
@@ -152,6 +157,7 @@ def save_figure(fig, out_dir: str | Path, fig_id: str, dpi: int = 110, close: bo
         plt.close(fig)
     return p
 
+# %% ../nbs/90_report.ipynb #c012e
 def write_metrics(out_dir: str | Path, metrics: dict[str, Any]) -> Path:
     "Write the headline numbers as a flat `metrics.json`."
     bad = [k for k, v in metrics.items() if isinstance(v, (dict, list))]
@@ -165,6 +171,7 @@ class MarkdownText(str):
     "Text a notebook renders as Markdown (a table shows as a table) and a terminal prints unchanged."
     def _repr_markdown_(self) -> str: return str(self)
 
+# %% ../nbs/90_report.ipynb #c013t2b
 def show_tables(out_dir: str | Path, *table_ids: str) -> MarkdownText:
     "The Markdown views `tables/<id>.md` of tables `write_table` wrote, joined, to display in a notebook."
     d = Path(out_dir) / "tables"
@@ -263,6 +270,7 @@ def write_claims(out_dir: str | Path, claims: Sequence[dict]) -> pd.DataFrame:
     (d / "claims.md").write_text(view.drop(columns=["ours_std"]).to_markdown(index=False) + "\n")
     return df
 
+# %% ../nbs/90_report.ipynb #c013ib
 def check_claims(claims: pd.DataFrame | str | Path) -> pd.DataFrame:
     "Validate a claims table (or `claims.csv`): the contract's columns, unique ids, known verdicts, a stated rule per claim."
     df = pd.read_csv(claims) if isinstance(claims, (str, Path)) else claims
@@ -274,6 +282,7 @@ def check_claims(claims: pd.DataFrame | str | Path) -> pd.DataFrame:
     if df["test"].isna().any() or (df["test"].astype(str).str.strip() == "").any(): raise ValueError("every claim states its test")
     return df
 
+# %% ../nbs/90_report.ipynb #c013ic
 def claims_metrics(claims: pd.DataFrame) -> dict[str, int]:
     "Verdict counts for `metrics.json` (flat)."
     counts = claims["verdict"].value_counts()
@@ -291,6 +300,7 @@ def device_info() -> dict[str, Any]:
     if torch.cuda.is_available(): info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
+# %% ../nbs/90_report.ipynb #c015b
 def write_run_json(out_dir: str | Path, params: dict[str, Any], datasets: Sequence | None = None,
                    started: float | None = None, **extra) -> Path:
     """Write `run.json`: parameters, git commit, package versions, device, the sweep executor (`SHORTCUT_NB_EXECUTOR`),

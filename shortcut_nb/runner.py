@@ -27,6 +27,7 @@ def check_params(notebook: str | Path, params: dict[str, Any]) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown parameter {k!r} for {Path(notebook).stem}{hint} Its parameters: {', '.join(known)}")
 
+# %% ../nbs/91_runner.ipynb #c005b
 def _checkout(root: str | Path | None) -> Path:
     "The project checkout: exactly `root` when given (it must hold papers/), else found by `project_root`."
     if root is None: return project_root()
@@ -38,6 +39,7 @@ def paper_names(root: str | Path | None = None) -> list[str]:
     "Names of the paper notebooks in `papers/`."
     return sorted(p.stem for p in (_checkout(root) / "papers").glob("*.ipynb"))
 
+# %% ../nbs/91_runner.ipynb #c005c
 def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dict[str, Any] | None = None,
               root: str | Path | None = None, out_root: str | Path | None = None, progress: bool = True,
               executor: str | None = None, log_output: bool = False) -> Path:
@@ -75,7 +77,6 @@ def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dic
     work.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
     return out_dir
-
 
 # %% ../nbs/91_runner.ipynb #c008
 def _param_value(v: Any) -> Any:

@@ -44,6 +44,7 @@ def git_commit(path: str | Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
 
+# %% ../nbs/05_sweep.ipynb #a66a2277b
 PRESENTATION_MODULES = ("report", "runner", "widgets", "sweep", "_modidx", "__init__")
 
 def code_fingerprint(modules: Iterable[str] | None = None, length: int = 12) -> str:
@@ -61,12 +62,14 @@ def code_fingerprint(modules: Iterable[str] | None = None, length: int = 12) -> 
         h.update(f.name.encode()); h.update(f.read_bytes())
     return h.hexdigest()[:length]
 
+# %% ../nbs/05_sweep.ipynb #a66a2277c
 def function_fingerprint(fn: Callable, length: int = 12) -> str:
     "Short hash of a function's source (its qualified name when the source is not available)."
     try: src = inspect.getsource(fn)
     except (OSError, TypeError): src = getattr(fn, "__qualname__", repr(fn))
     return hashlib.sha256(src.encode()).hexdigest()[:length]
 
+# %% ../nbs/05_sweep.ipynb #a66a2277d
 def code_version() -> dict[str, Any]:
     "Package version, git commit and Python/torch versions, for result records."
     import torch, shortcut_nb
@@ -145,6 +148,7 @@ def _stale_lock(p: Path, grace: float = 60.0) -> bool:
 class Executor(Protocol):
     def map(self, fn: Callable[[Any], dict], configs: list[Any]) -> Iterator[tuple[Any, dict, float]]: ...
 
+# %% ../nbs/05_sweep.ipynb #02dd70bbb
 class LocalExecutor:
     "Run configs sequentially in this process."
     def __init__(self, progress: bool = True, desc: str = "sweep"): self.progress, self.desc = progress, desc
@@ -172,6 +176,7 @@ def dumps_run(fn: Callable) -> bytes:
     buf = io.BytesIO(); _Pickler(buf, protocol=5).dump(fn)
     return buf.getvalue()
 
+# %% ../nbs/05_sweep.ipynb #d5a10002b
 def _run_pickled(payload: bytes, cfg: Any) -> tuple[dict, float]:
     """Load the run function inside the task (so a function the worker cannot load is this task's error, not a worker
     that cannot read its task), run one config and time it there: the seconds exclude queueing and transfer."""
@@ -193,6 +198,7 @@ def worker_env() -> dict[str, str]:
     keep = (DATA_ENV, CACHE_ENV, "PYTHONPATH")
     return {**{k: os.environ[k] for k in keep if os.environ.get(k)}, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
+# %% ../nbs/05_sweep.ipynb #d5a10002c
 class DaskExecutor:
     """Run configs as tasks on a Dask cluster and yield `(config, result, seconds)` as they finish.
     `address=None` starts a `LocalCluster` of `n_workers` processes (one thread each) and closes it afterwards;
@@ -298,6 +304,7 @@ def parse_executor(spec: str | None) -> tuple[str, str | None]:
     raise ValueError(f"unknown executor {spec!r} (from {EXECUTOR_ENV} or --executor/--address): "
                      "use 'local', 'dask' (a local Dask cluster) or a scheduler address 'tcp://host:port' / 'dask://host:port'")
 
+# %% ../nbs/05_sweep.ipynb #d5a10004b
 def executor_from_env(progress: bool = True) -> Executor:
     "The executor `run_sweep` uses when none is passed, chosen by the environment variable `SHORTCUT_NB_EXECUTOR`."
     kind, address = parse_executor(os.environ.get(EXECUTOR_ENV))
@@ -373,6 +380,7 @@ def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
 
+# %% ../nbs/05_sweep.ipynb #c5a02b
 def cached_call(fn: Callable[[], Any], config: Any, root: str | Path, code: str | None = "auto") -> Any:
     """`fn()`, computed once per `config` and code version (`code="auto"`: the package's result modules) and kept in
     `root`; later calls load it. The result must be picklable (tensors, ImageSets, dataclasses)."""

@@ -23,6 +23,7 @@ def neuron_layers(model: nn.Module) -> list[str]:
     "Names of the Conv2d and Linear modules of `model`, in forward-definition order."
     return [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
+# %% ../nbs/06a_topology.ipynb #c006b
 @torch.no_grad()
 def collect_activations(model: nn.Module, x: torch.Tensor, layers: list[str] | None = None, reduce: str = "max",
                         batch_size: int = 256, device: str | None = None) -> dict[str, torch.Tensor]:
@@ -54,6 +55,7 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers: list[str] | N
         model.train(was)
     return {l: torch.cat(v) for l, v in store.items()}
 
+# %% ../nbs/06a_topology.ipynb #c006c
 def patch_stimuli(x: torch.Tensor, size: int = 8, seed: int = 0) -> torch.Tensor:
     """Stimulus images in the manner of Zheng et al. (2021): each image of `x` (uint8) with one `size`×`size` square of
     uniform random noise at a random position, so that a trigger-like local pattern drives the neurons."""
@@ -76,6 +78,7 @@ class NeuronActivations:
     unit: np.ndarray        # unit (channel) index within its layer per neuron
     layer_sizes: dict       # layer name → total units in that layer
 
+# %% ../nbs/06a_topology.ipynb #c009b
 def sample_neurons(layer_acts: dict[str, torch.Tensor], n_neurons: int = 1500, seed: int = 0) -> NeuronActivations:
     "Draw up to `n_neurons` neurons, each layer contributing in proportion to its width (all of them if fewer)."
     if n_neurons < 3: raise ValueError(f"n_neurons must be ≥ 3 (a 1-cycle needs three neurons), got {n_neurons}")
@@ -89,6 +92,7 @@ def sample_neurons(layer_acts: dict[str, torch.Tensor], n_neurons: int = 1500, s
         rows.append(a[:, idx].T.numpy()); layer += [l] * len(idx); unit += idx.tolist()
     return NeuronActivations(np.concatenate(rows).astype(np.float64), np.array(layer), np.array(unit), sizes)
 
+# %% ../nbs/06a_topology.ipynb #c009c
 def neuron_activations(model: nn.Module, x: torch.Tensor, n_neurons: int = 1500, reduce: str = "max",
                        seed: int = 0, layers: list[str] | None = None) -> NeuronActivations:
     "Steps 1–2 in one call: hooks on every Conv2d/Linear, then a width-proportional sample of neurons."
@@ -126,6 +130,7 @@ def correlation_distance(acts: np.ndarray, corr: str = "pearson") -> tuple[np.nd
     d = np.clip(1 - rho, 0, 2); np.fill_diagonal(d, 0)
     return (d + d.T) / 2, keep
 
+# %% ../nbs/06a_topology.ipynb #c012b
 BACKENDS = ("auto", "ripser", "giotto")
 
 def rips_diagrams(d: np.ndarray, maxdim: int = 1, backend: str = "auto", n_threads: int = -1) -> list[np.ndarray]:
@@ -141,6 +146,7 @@ def rips_diagrams(d: np.ndarray, maxdim: int = 1, backend: str = "auto", n_threa
     from ripser import ripser
     return ripser(d, maxdim=maxdim, distance_matrix=True)["dgms"]
 
+# %% ../nbs/06a_topology.ipynb #c012c
 def neuron_diagrams(acts: np.ndarray, corr: str = "pearson", maxdim: int = 1, backend: str = "auto") -> list[np.ndarray]:
     "Vietoris–Rips persistence diagrams [H0, H1, …] of neurons with distance 1 − ρ; `acts` is neurons × samples."
     d, _ = correlation_distance(acts, corr)
@@ -155,29 +161,35 @@ def persistences(dgm: np.ndarray) -> np.ndarray:
     "Life-times (death − birth) of the finite features, largest first."
     f = _finite(dgm); return np.sort(f[:, 1] - f[:, 0])[::-1]
 
+# %% ../nbs/06a_topology.ipynb #c015b
 def avg_persistence(dgm: np.ndarray) -> float:
     "Average persistence of a diagram's finite features (0 when there are none)."
     p = persistences(dgm); return float(p.mean()) if len(p) else 0.0
 
+# %% ../nbs/06a_topology.ipynb #c015c
 def topk_persistence(dgm: np.ndarray, k: int = 5) -> float:
     "Mean persistence of the `k` most persistent finite features (fewer if the diagram has fewer)."
     p = persistences(dgm)[:k]; return float(p.mean()) if len(p) else 0.0
 
+# %% ../nbs/06a_topology.ipynb #c015d
 def n_features(dgm: np.ndarray) -> int:
     "Number of finite features."
     return len(_finite(dgm))
 
+# %% ../nbs/06a_topology.ipynb #c015e
 def diagram_distance(a: np.ndarray, b: np.ndarray) -> float:
     "Wasserstein distance between two persistence diagrams (persim)."
     import persim
     return float(persim.wasserstein(_finite(a), _finite(b)))
 
+# %% ../nbs/06a_topology.ipynb #c015f
 def welch_ttest(a, b) -> tuple[float, float]:
     "Welch's unequal-variance t-test between two populations (scipy): (t statistic, two-sided p-value)."
     from scipy.stats import ttest_ind
     r = ttest_ind(np.asarray(a, float), np.asarray(b, float), equal_var=False)
     return float(r.statistic), float(r.pvalue)
 
+# %% ../nbs/06a_topology.ipynb #c015g
 def diagram_summary(dgms: list[np.ndarray], k: int = 5) -> dict[str, float]:
     "The headline numbers of a [H0, H1] pair: average and top-k persistence and feature count of H1."
     if not isinstance(dgms, (list, tuple)) or len(dgms) < 2:
@@ -203,6 +215,7 @@ def top_cycles(na: NeuronActivations, k: int = 3, corr: str = "pearson") -> list
                     "neurons": nodes.tolist(), "layers": na.layer[nodes].tolist(), "units": na.unit[nodes].tolist()})
     return out
 
+# %% ../nbs/06a_topology.ipynb #c018b
 def plot_cycles(na: NeuronActivations, cycles: list[dict], ax=None, max_per_layer: int = 24, title: str = ""):
     """Draw the layer graph down-sampled to `max_per_layer` nodes per layer (grey dots; x = layer, y = unit position)
     and each cycle's neurons joined in layer order (one colour per cycle)."""
@@ -252,6 +265,7 @@ def penultimate_features(model: nn.Module, x: torch.Tensor, batch_size: int = 51
         h.remove(); model.train(was)
     return torch.cat(feats).numpy()
 
+# %% ../nbs/06a_topology.ipynb #c024b
 def linear_probe(model: nn.Module, train, test, C: float = 1.0, max_iter: int = 2000) -> float:
     "Accuracy on `test` of a logistic-regression head refitted on frozen penultimate features of `train` (ImageSets)."
     from sklearn.linear_model import LogisticRegression

@@ -52,6 +52,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict: return asdict(self)
 
+# %% ../nbs/04_train.ipynb #c009b
 SCHEDULES = ("constant", "cosine", "onecycle", "step")
 
 def lr_factor(schedule: str, t: float, warmup: float = 0.2, milestones: tuple[float, ...] = (0.5, 0.75)) -> float:
@@ -93,6 +94,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: s
     model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0)
 
+# %% ../nbs/04_train.ipynb #c012b
 def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = 1024) -> dict[str, float]:
     "Accuracy and mean cross-entropy of `model` on `ds`."
     logits = predict(model, ds.x, batch_size)
@@ -111,6 +113,7 @@ def check_sample_weight(w, n: int, name: str = "sample_weight") -> torch.Tensor:
     if n and float(w.min()) < 0: raise ValueError(f"{name} must be ≥ 0 (no negative weights), got {float(w.min()):.4g}")
     return w
 
+# %% ../nbs/04_train.ipynb #c013bb
 def batch_weights(sample_weight: SampleWeight, idx: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
     "The weights of one batch: `sample_weight[idx]` for a tensor, else `sample_weight(idx, losses)` (checked: one per sample)."
     if isinstance(sample_weight, torch.Tensor): return sample_weight[idx]
@@ -126,6 +129,7 @@ def batch_weights(sample_weight: SampleWeight, idx: torch.Tensor, losses: torch.
 class TrainingDiverged(RuntimeError):
     "The training loss became NaN or infinite."
 
+# %% ../nbs/04_train.ipynb #c014b
 @dataclass
 class TrainResult:
     model: nn.Module
@@ -138,6 +142,7 @@ class TrainResult:
     @property
     def final(self) -> dict: return self.history[-1] if self.history else {}
 
+# %% ../nbs/04_train.ipynb #c014c
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
@@ -173,6 +178,7 @@ def fit(model: nn.Module, train: ImageSet, cfg: TrainConfig = TrainConfig(), tes
     with seeded(cfg.seed):
         return _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, sample_weight, loss, batch)
 
+# %% ../nbs/04_train.ipynb #c014d
 def epoch_batches(n: int, batch_size: int, steps: int, g: torch.Generator, device) -> list[torch.Tensor]:
     """One epoch's `steps` batches of indices into `n` images: successive random permutations cut into batches.
     With `steps = n // batch_size` that is one permutation, each image at most once (the rest are dropped)."""
@@ -180,6 +186,7 @@ def epoch_batches(n: int, batch_size: int, steps: int, g: torch.Generator, devic
     perm = torch.cat([torch.randperm(n, device=device, generator=g) for _ in range(passes)])
     return list(perm[:steps * batch_size].split(batch_size))
 
+# %% ../nbs/04_train.ipynb #c014e
 def _cross_entropy(sample_weight, label_smoothing: float) -> LossFn:
     def ce(model, xb, yb, idx):
         logits = model(xb)
@@ -292,6 +299,7 @@ def save_weights(model: nn.Module, path: str | Path) -> Path:
     torch.save(getattr(model, "_orig_mod", model).state_dict(), path)
     return path
 
+# %% ../nbs/04_train.ipynb #c019b
 def load_weights(model: nn.Module, path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     "Load weights saved by `save_weights` into `model`."
     model.load_state_dict(torch.load(path, map_location=device, weights_only=True))

@@ -26,6 +26,7 @@ class Poison(Made):
     norm: str                  # 'linf' or 'l2'
     eps: float                 # the budget
 
+# %% ../nbs/04c_unlearnable.ipynb #313a272ab
 def within_budget(clean: ImageSet, poison: Poison, tol: float = 0.5 / 255 + 1e-6) -> bool:
     "True when every released image differs from its clean one by at most the budget (plus uint8 rounding)."
     d = (poison.data.x.float() - clean.x.float()) / 255
@@ -47,6 +48,7 @@ def surrogate_config(batch_size: int = 128, train_steps: int = 10, max_rounds: i
                        momentum=0.9, nesterov=False, weight_decay=5e-4, schedule="constant", augment="none", seed=seed,
                        eval_train=False, test_every=0, name=name)
 
+# %% ../nbs/04c_unlearnable.ipynb #1cf9cf69b
 def _min_min(ds: ImageSet, arch: str, eps: float, step: float, pgd_steps: int, stop_acc: float, cfg: TrainConfig, device,
              adv_eps: float = 0.0, adv_steps: int = 0, name: str = "EM") -> Poison:
     "Bi-level min-min through the one training loop: `fit` trains the surrogate on the noisy images, its epoch hook updates the noise."
@@ -107,6 +109,7 @@ def em_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, step: 
     cfg = surrogate or surrogate_config(batch_size, train_steps, max_rounds, seed, "EM")
     return _min_min(ds, arch, eps, step, pgd_steps, stop_acc, cfg, device, name="EM")
 
+# %% ../nbs/04c_unlearnable.ipynb #1cf9cf69c
 def rem_noise(ds: ImageSet, arch: str = "small_cnn", eps: float = 8 / 255, adv_eps: float = 4 / 255, step: float = 0.8 / 255,
               pgd_steps: int = 10, adv_steps: int = 5, train_steps: int = 10, max_rounds: int = 20, stop_acc: float = 0.99,
               batch_size: int = 128, seed: int = 0, device: str | None = None, surrogate: TrainConfig | None = None) -> Poison:
@@ -149,6 +152,7 @@ def shr_noise(ds: ImageSet, eps: float = 8 / 255, patch: int = 8, spread: float 
     delta = eps * torch.tanh(z).repeat(1, 1, H // patch, W // patch)
     return _release(ds, delta, "linf", eps, "SHR", patch=patch)
 
+# %% ../nbs/04c_unlearnable.ipynb #d0aa06b2b
 def ar_noise(ds: ImageSet, eps: float = 1.0, seed: int = 0) -> Poison:
     "Class-wise autoregressive noise (Sandoval-Segura et al. 2022), each image scaled to ℓ2 norm `eps`."
     check_imageset(ds)

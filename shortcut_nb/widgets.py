@@ -24,6 +24,7 @@ def new_figure(width: float = 6.0, height: float = 3.0):
     from matplotlib.figure import Figure
     return Figure(figsize=(width, height), layout="constrained")
 
+# %% ../nbs/92_widgets.ipynb #w02b
 def figure_png(fig, dpi: int = 90) -> bytes:
     "PNG bytes of a figure (for an `ipywidgets.Image`, or a static snapshot of an explorer)."
     import io
@@ -109,6 +110,7 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] = (), zoom: int = 4, 
     _show_images(fig.subplots(nrows, ncols, squeeze=False).flat, images, titles)
     return fig
 
+# %% ../nbs/92_widgets.ipynb #63d53d5eb
 def browse(*sets: ImageSet, names: Sequence[str] = (), n_show: int = 8, zoom: int = 4):
     """Explorer: pick a class and a start index; shows `n_show` images of that class from each set, one row per set
     (give a clean and a shortcut version to compare them image by image)."""

@@ -33,6 +33,7 @@ def check_mc_model(model: nn.Module) -> None:
                          "every pass gives the same prediction and the 'certainty' is just the softmax. "
                          "Use a model with dropout, e.g. make_model('xbl_cnn').")
 
+# %% ../nbs/07_xbl.ipynb #c009b
 def _check_passes(passes: int) -> int:
     if isinstance(passes, bool) or not isinstance(passes, numbers.Integral) or passes < 1:
         raise ValueError(f"mc_passes must be an integer ≥ 1 (the paper uses 100), got {passes!r}")
@@ -47,6 +48,7 @@ def mc_masks(model: XBLNet, passes: int, seed: int = 0, device: str | torch.devi
     keep = torch.rand(_check_passes(passes), d, generator=generator(seed, device), device=device) >= p
     return keep.float() / (1 - p)
 
+# %% ../nbs/07_xbl.ipynb #c009c
 @torch.no_grad()
 def mc_probs(model: nn.Module, x: torch.Tensor, passes: int = 100, seed: int = 0, batch_size: int = 512,
              max_weights: int = 2**27) -> torch.Tensor:
@@ -81,6 +83,7 @@ def mc_probs(model: nn.Module, x: torch.Tensor, passes: int = 100, seed: int = 0
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
+# %% ../nbs/07_xbl.ipynb #c009d
 @torch.no_grad()
 def mc_probs_loop(model: XBLNet, x: torch.Tensor, passes: int = 100, seed: int = 0) -> torch.Tensor:
     "Reference: a full forward pass per image per pass, with the same masks as `mc_probs` (slow; for tests and benchmarks)."
@@ -105,6 +108,7 @@ def patch_masks(image_size: int | tuple[int, int] = 28, patch: int = 4) -> torch
     cell = (torch.arange(h)[:, None] // patch) * (w // patch) + torch.arange(w)[None, :] // patch
     return cell[None] == torch.arange((h // patch) * (w // patch))[:, None, None]
 
+# %% ../nbs/07_xbl.ipynb #c013b
 def exchange_patches(source: torch.Tensor, targets: torch.Tensor, patch: int = 4) -> torch.Tensor:
     "All perturbations of one source image (C×H×W): P×N×C×H×W, where [k, j] is `source` with patch k taken from `targets[j]`."
     if source.ndim != 3 or targets.ndim != 4 or targets.shape[1:] != source.shape:
@@ -113,6 +117,7 @@ def exchange_patches(source: torch.Tensor, targets: torch.Tensor, patch: int = 4
     pm = patch_masks(tuple(source.shape[-2:]), patch).to(source.device)        # P×H×W
     return torch.where(pm[:, None, None], targets[None], source[None, None])
 
+# %% ../nbs/07_xbl.ipynb #c013c
 def swap_patch(a: torch.Tensor, b: torch.Tensor, k: int, patch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     "Exchange patch `k` between images `a` and `b` (C×H×W): both perturbed images (Fig. 2 of the paper)."
     pm = patch_masks(tuple(a.shape[-2:]), patch)
@@ -140,6 +145,7 @@ class PatchExchange:
         k = torch.as_tensor(k).expand(len(self.baseline))
         return self.baseline - self.curve.gather(1, k[:, None]).squeeze(1)
 
+# %% ../nbs/07_xbl.ipynb #c016b
 def _class_index(ds: ImageSet, c: int | str) -> int:
     if isinstance(c, str):
         if c not in ds.classes: raise ValueError(f"unknown class {c!r}; classes are {ds.classes}")
@@ -239,6 +245,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, cls: torch.Tensor | int, create_
     cam, _ = _cam_and_logits(model, x, cls, create_graph)
     return cam if create_graph else cam.detach()
 
+# %% ../nbs/07_xbl.ipynb #c022b
 def _contrib_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(model, XBLNet):
         raise TypeError(f"contribution_cam needs an XBLNet (a linear head on the feature maps); got {type(model).__name__}")
@@ -252,6 +259,7 @@ def contribution_cam(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     check_images(x, "x")
     return _contrib_and_logits(model, unit_float(x))[0]
 
+# %% ../nbs/07_xbl.ipynb #c022c
 def norm_cam(cam: torch.Tensor, eps: float = 1e-8, detach: bool = False) -> torch.Tensor:
     "Scale each map (first dimension = images) to a maximum of 1; `detach`: treat the scale as a constant."
     mx = cam.flatten(1).amax(1).view(-1, *[1] * (cam.ndim - 1))
@@ -315,6 +323,7 @@ def attribution_map(model: nn.Module, x: torch.Tensor, cls: torch.Tensor | int, 
     finally:
         model.train(was_training)
 
+# %% ../nbs/07_xbl.ipynb #c023db
 def mass_on(maps: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean over images of the share of each map's mass (N×H×W, ≥ 0) that lies on its `mask` (N×H×W bool): every
     image counts once, whatever its map's scale. Images whose map is all zero are left out; NaN when all are."""
@@ -332,6 +341,7 @@ def dilate_mask(mask: torch.Tensor, r: int) -> torch.Tensor:
     if r == 0: return mask.bool()
     return F.max_pool2d(mask[:, None].float(), 2 * r + 1, 1, r)[:, 0] > 0
 
+# %% ../nbs/07_xbl.ipynb #c025b
 def rrr_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, lam_e: float = 1.0,
              l2: float = 0.0, explainer: str = "gradcam", dilate: int = 0) -> dict[str, torch.Tensor]:
     "RRR loss terms for float images `x`, labels `y`, annotations `mask` (N×H×W, True = must not be used)."
@@ -349,6 +359,7 @@ def rrr_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Ten
     reg = sum(p.pow(2).sum() for p in model.parameters()) if l2 else torch.zeros((), device=x.device)
     return {"loss": ce + lam_e * expl + l2 * reg, "ce": ce, "expl": expl, "logits": logits}
 
+# %% ../nbs/07_xbl.ipynb #c025c
 def rrr_finetune(model: nn.Module, train: ImageSet, mask: torch.Tensor, cfg: TrainConfig = TrainConfig(
                      epochs=3, optimizer="adam", lr=1e-3, schedule="cosine", weight_decay=0.0, augment="none"),
                  lam_e: float = 1.0, l2: float = 1e-6, explainer: str = "gradcam", dilate: int = 0,
@@ -376,4 +387,3 @@ def _rrr_finetune(model, train, mask, cfg, lam_e, l2, explainer, dilate, test, p
     res = fit(model, train, cfg, progress=progress, device=dev, on_epoch=evaluate_tests, loss=explanation_loss)
     res.config.update(lam_e=lam_e, l2=l2, explainer=explainer, dilate=dilate)
     return res
-
