@@ -14,8 +14,9 @@ from .data import ImageSet, check_imageset
 from .train import predict
 
 # %% auto #0
-__all__ = ['VAE', 'vae_loss', 'train_vae', 'vae_embed', 'square_probes', 'brightest_cell', 'pixel_embed', 'pca_embed',
-           'probe_probabilities', 'ProbeClusters', 'cluster_probes', 'decode_centres', 'probe_cluster_diagnostic']
+__all__ = ['VAE', 'vae_loss', 'train_vae', 'vae_embed', 'square_probes', 'brightest_cell', 'cell_probability_map',
+           'grid_distance', 'pixel_embed', 'pca_embed', 'probe_probabilities', 'ProbeClusters', 'cluster_probes',
+           'decode_centres', 'probe_cluster_diagnostic']
 
 # %% ../nbs/06b_clusters.ipynb #c006
 class VAE(nn.Module):
@@ -90,6 +91,22 @@ def brightest_cell(img: torch.Tensor, square: int = 4) -> int:
     "Row-major index of the `square`-grid cell with the highest mean intensity in `img` (C×H×W)."
     pooled = torch.nn.functional.avg_pool2d(img.float().mean(0, keepdim=True)[None], square)[0, 0]
     return int(pooled.flatten().argmax())
+
+# %% ../nbs/06b_clusters.ipynb #c011b
+def cell_probability_map(probs: np.ndarray, cells: torch.Tensor, n_cells: int = 49) -> np.ndarray:
+    "Mean predicted probability of each class over the probes whose square sits in each grid cell: classes × `n_cells`, NaN for an empty cell."
+    probs, c = np.asarray(probs), torch.as_tensor(cells).numpy()
+    if probs.ndim != 2 or len(probs) != len(c):
+        raise ValueError(f"probs must be N × classes with one row per probe cell index, got {probs.shape} for {len(c)} cells")
+    if len(c) and (c.min() < 0 or c.max() >= n_cells): raise ValueError(f"cell indices must lie in [0, {n_cells}), got {c.min()}..{c.max()}")
+    out = np.full((probs.shape[1], n_cells), np.nan)
+    for k in np.unique(c): out[:, k] = probs[c == k].mean(0)
+    return out
+
+# %% ../nbs/06b_clusters.ipynb #c011c
+def grid_distance(a: int, b: int, grid: int = 7) -> float:
+    "Euclidean distance, in cells, between row-major cells `a` and `b` of a `grid` × `grid` board."
+    return float(np.hypot(a // grid - b // grid, a % grid - b % grid))
 
 # %% ../nbs/06b_clusters.ipynb #c013
 def pixel_embed(ds: ImageSet) -> np.ndarray:
