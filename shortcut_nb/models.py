@@ -208,6 +208,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn"
                                               "cvt2_4_d64": cvt2_4_d64, "cct2_3x2_d64": cct2_3x2_d64,
                                               "xbl_cnn": xbl_cnn}
 MODELS["resnet18_w16"] = lambda in_channels=3, num_classes=10: resnet18_cifar(in_channels, num_classes, width=16)
+MODELS["small_cnn_w16"] = lambda in_channels=3, num_classes=10: small_cnn(in_channels, num_classes, width=16)
 for _k in (1, 2, 4, 8, 10, 16, 20):
     MODELS[f"wrn28_{_k}"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k)
 
