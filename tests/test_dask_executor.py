@@ -217,3 +217,18 @@ def test_memoised_notebook_helpers_travel_and_unloadable_functions_fail_clearly(
         run_sweep(uses_thing, [{"x": 1}], tmp_path / "b", executor=ex, code=None)
     assert not list((tmp_path / "b").glob("*.lock"))
     sys.modules.pop("only_here", None)
+
+
+def _malloc_trim_env():
+    import os
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_workers_start_without_dasks_malloc_trim_threshold(monkeypatch):
+    "Dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which made training 2x slower here; our cluster unsets it."
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with DaskExecutor(n_workers=1, progress=False) as ex:
+        seen = ex._client.run(_malloc_trim_env)
+    assert list(seen.values()) == [None]
+    import dask
+    assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"] == 65536   # the default is still Dask's outside our cluster
