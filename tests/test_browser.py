@@ -29,7 +29,8 @@ def lab(tmp_path_factory):
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), "shortcut-nb-test"
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
-           "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"), "JUPYTER_CONFIG_DIR": str(root / "config")}
+           "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"), "JUPYTER_CONFIG_DIR": str(root / "config"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces")}   # not the user's saved tabs: Lab would reopen them here
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={token}",
            f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False", "--ServerApp.port_retries=0"]
     if os.getuid() == 0: cmd.append("--allow-root")
