@@ -61,6 +61,15 @@ def dismiss_dialog(page) -> None:
     page.wait_for_timeout(500)
 
 
+CELL_RAN = "[...document.querySelectorAll('.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"   # a prompt shows [*] or [n]
+
+
+def run_all_cells(page) -> None:
+    "Run ▸ Run All Cells, through the menu as a user does."
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=20_000)
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=20_000)
+
+
 def test_explorers_respond_in_a_real_browser(lab):
     url, token = lab
     shots = Path(os.environ.get("SHORTCUT_NB_SCREENSHOTS", "/tmp"))
@@ -75,13 +84,11 @@ def test_explorers_respond_in_a_real_browser(lab):
         for attempt in range(5):                     # Run ▸ Run All Cells, as a user does, once the kernel has connected
             dismiss_dialog(page)                     # e.g. Lab asking which kernel to start when the machine is slow
             try:
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=20_000)
-                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=20_000)
+                run_all_cells(page)
             except playwright.TimeoutError:
                 continue
             try:
-                page.wait_for_function("[...document.querySelectorAll('.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))",
-                                       timeout=20_000)
+                page.wait_for_function(CELL_RAN, timeout=20_000)
                 break
             except playwright.TimeoutError:
                 page.keyboard.press("Escape")
@@ -89,16 +96,14 @@ def test_explorers_respond_in_a_real_browser(lab):
             pytest.fail("Run ▸ Run All Cells started no cell in 5 tries (no kernel?)")
         # every explorer of the notebook draws (one <img> each, from the live kernel)
         drawn = "[...document.querySelectorAll('img.widget-image')].filter(i => i.naturalWidth > 0).length >= 8"
-        ran = "[...document.querySelectorAll('.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
         for wait in range(4):                        # up to 4 × 120 s; a busy CI machine has lost a Run All (every prompt back to [ ])
             try:
                 page.wait_for_function(drawn, timeout=120_000)   # drawn: a failing explorer hides its picture
                 break
             except playwright.TimeoutError:
-                if wait == 3 or page.evaluate(ran): continue    # cells ran or are running: keep waiting
+                if wait == 3 or page.evaluate(CELL_RAN): continue    # cells ran or are running: keep waiting
                 dismiss_dialog(page)
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=20_000)
-                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=20_000)
+                run_all_cells(page)
         else:
             page.screenshot(path=str(shots / "explorers-failed.png"), full_page=True)
             pytest.fail("the explorers drew no pictures within 8 min")
