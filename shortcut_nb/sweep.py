@@ -346,14 +346,17 @@ def _claimed(fn: Callable[[Any], dict], store: ResultStore, poll: float = 0.5, o
     return run
 
 def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultStore | str | Path,
-              executor: Executor | None = None, progress: bool = True, code: str | None = "auto") -> pd.DataFrame:
+              executor: Executor | None = None, progress: bool = True, code: str | None = "auto",
+              cost: Callable[[Any], float] | None = None) -> pd.DataFrame:
     """Run `fn(config) -> dict` for every config not yet in `store`; return all results as a DataFrame
     (config columns, then result columns, then `seconds` and `run_id`). Finished runs are saved as they finish.
     Each run is claimed (a lock file per run) while it runs, so processes sharing a store never duplicate a run;
     a claim left by a killed process is broken on the next sweep. `executor=None` takes the one named by the
     environment variable `SHORTCUT_NB_EXECUTOR` (`executor_from_env`; unset: `LocalExecutor`).
     `code` keys the cache by the code that produces results: "auto" = the package's modules + `fn`'s source;
-    None = the config alone (only for results that no code change can alter). A `ResultStore` passed in keeps its own key."""
+    None = the config alone (only for results that no code change can alter). A `ResultStore` passed in keeps its own key.
+    `cost(config)`, an estimate of a run's time in any unit, starts the dearest runs first, so that the last runs to
+    finish are short ones and no worker waits idle at the end of a sweep (longest-first scheduling)."""
     if not isinstance(store, ResultStore):
         key = code_fingerprint() + function_fingerprint(fn) if code == "auto" else code
         store = ResultStore(store, code=key)
@@ -361,6 +364,7 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
     ids = [config_hash(c) for c in configs]
     if len(set(ids)) != len(ids): raise ValueError("the sweep lists the same config twice; add a distinguishing key (e.g. seed)")
     todo = [c for c in configs if c not in store]
+    if cost is not None: todo.sort(key=lambda c: -cost(c))       # dearest first (stable: equal costs keep their order)
     todo.sort(key=lambda c: store.lock_path(c).exists())   # runs another process is on go last: by then they may be done
     owner = _owner()       # claims are this process's, also when a worker elsewhere takes them: it stores the results
     for c in todo:         # break claims of dead processes here, on their host (workers elsewhere count them as live)

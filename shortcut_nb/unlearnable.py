@@ -15,8 +15,9 @@ from .train import TrainConfig, fit, evaluate
 from .adversarial import pgd
 
 # %% auto #0
-__all__ = ['Poison', 'within_budget', 'surrogate_config', 'em_noise', 'rem_noise', 'tap_noise', 'shr_noise', 'ar_noise',
-           'relu_ntk', 'ntga_noise', 'shuffle_perturbations']
+__all__ = ['AR_OFFSETS', 'PROBE_FEATURES', 'Poison', 'within_budget', 'surrogate_config', 'em_noise', 'rem_noise', 'tap_noise',
+           'shr_noise', 'ar_noise', 'local_correlations', 'noise_probe', 'relu_ntk', 'ntga_noise',
+           'shuffle_perturbations']
 
 # %% ../nbs/04c_unlearnable.ipynb #313a272a
 @dataclass(repr=False)
@@ -153,6 +154,8 @@ def shr_noise(ds: ImageSet, eps: float = 8 / 255, patch: int = 8, spread: float 
     return _release(ds, delta, "linf", eps, "SHR", patch=patch)
 
 # %% ../nbs/04c_unlearnable.ipynb #d0aa06b2b
+AR_OFFSETS = ((-2, -1), (-2, 0), (-2, 1), (-1, -2), (-1, -1), (-1, 0), (-1, 1), (0, -2))   # AR's causal 3×3 neighbours (row, col)
+
 def ar_noise(ds: ImageSet, eps: float = 1.0, seed: int = 0) -> Poison:
     "Class-wise autoregressive noise (Sandoval-Segura et al. 2022), each image scaled to ℓ2 norm `eps`."
     check_imageset(ds)
@@ -163,14 +166,52 @@ def ar_noise(ds: ImageSet, eps: float = 1.0, seed: int = 0) -> Poison:
     z = torch.zeros(len(ds), C, H + 2, W + 4)
     z[:, :, :2, :] = torch.randn(len(ds), C, 2, W + 4, generator=g)        # seeds: top border rows
     z[:, :, :, :2] = torch.randn(len(ds), C, H + 2, 2, generator=g)        # and left border columns
-    offsets = [(-2, -1), (-2, 0), (-2, 1), (-1, -2), (-1, -1), (-1, 0), (-1, 1), (0, -2)]  # causal neighbours
     for i in range(2, H + 2):
         for j in range(2, W + 2):
-            nb = torch.stack([z[:, :, i + di, j + dj] for di, dj in offsets], -1)   # N×C×8
+            nb = torch.stack([z[:, :, i + di, j + dj] for di, dj in AR_OFFSETS], -1)   # N×C×8
             z[:, :, i, j] = (coef * nb).sum(-1).clamp(-1e3, 1e3)
     delta = z[:, :, 2:, 2:W + 2]
     delta = delta / delta.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None, None] * eps
     return _release(ds, delta, "l2", eps, "AR")
+
+# %% ../nbs/04c_unlearnable.ipynb #probe-lc
+def local_correlations(delta: torch.Tensor, offsets: tuple = AR_OFFSETS) -> torch.Tensor:
+    """N×(C·K) features of perturbations `delta` (N×C×H×W): per channel, the correlation of δ (mean removed) with δ
+    shifted by each of the K `offsets`, divided by δ's energy (so 1 = identical, 0 = uncorrelated)."""
+    if delta.ndim != 4: raise ValueError(f"delta must be N×C×H×W, got shape {tuple(delta.shape)}")
+    H, W = delta.shape[-2:]
+    too_far = [o for o in offsets if abs(o[0]) >= H or abs(o[1]) >= W]
+    if too_far: raise ValueError(f"offsets {too_far} do not fit a {H}×{W} image")
+    d = delta.float() - delta.float().mean((-2, -1), keepdim=True)
+    energy = (d * d).sum((-2, -1)).clamp(min=1e-12)
+    features = []
+    for di, dj in offsets:
+        here = d[..., max(0, -di):H + min(0, -di), max(0, -dj):W + min(0, -dj)]
+        there = d[..., max(0, di):H + min(0, di), max(0, dj):W + min(0, dj)]
+        features.append((here * there).sum((-2, -1)) / energy)
+    return torch.stack(features, -1).flatten(1)
+
+
+# %% ../nbs/04c_unlearnable.ipynb #probe-np
+PROBE_FEATURES = {"pixels": lambda delta: delta.flatten(1), "local_correlations": local_correlations}
+
+def noise_probe(clean: ImageSet, poisoned: ImageSet, features: str = "pixels", folds: int = 5) -> torch.Tensor:
+    """Cross-validated accuracy (%, one value per fold) of a logistic regression (scikit-learn) that predicts the labels of
+    `clean` from the perturbation δ = poisoned − clean alone, read through `features` (a key of `PROBE_FEATURES`)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    check_imageset(clean, "clean")
+    check_imageset(poisoned, "poisoned")
+    if features not in PROBE_FEATURES: raise ValueError(f"unknown features {features!r}; known: {sorted(PROBE_FEATURES)}")
+    if clean.x.shape != poisoned.x.shape or not torch.equal(clean.y, poisoned.y):
+        raise ValueError("clean and poisoned must hold the same images in the same order, with the same labels")
+    folds = min(folds, int(torch.bincount(clean.y).min()))
+    if folds < 2: raise ValueError("every class needs at least 2 images for cross-validation")
+    delta = (poisoned.x.float() - clean.x.float()) / 255
+    x = PROBE_FEATURES[features](delta).numpy()
+    cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+    return 100 * torch.as_tensor(cross_val_score(LogisticRegression(max_iter=1000), x, clean.y.numpy(), cv=cv))
+
 
 # %% ../nbs/04c_unlearnable.ipynb #c101
 def relu_ntk(a: torch.Tensor, b: torch.Tensor, depth: int = 3, w_var: float = 2.0, b_var: float = 0.01) -> torch.Tensor:
