@@ -182,7 +182,8 @@ def local_correlations(delta: torch.Tensor, offsets: tuple = AR_OFFSETS) -> torc
     H, W = delta.shape[-2:]
     too_far = [o for o in offsets if abs(o[0]) >= H or abs(o[1]) >= W]
     if too_far: raise ValueError(f"offsets {too_far} do not fit a {H}×{W} image")
-    d = delta.float() - delta.float().mean((-2, -1), keepdim=True)
+    d = delta.float()
+    d = d - d.mean((-2, -1), keepdim=True)                     # each channel of each image centred
     energy = (d * d).sum((-2, -1)).clamp(min=1e-12)
     features = []
     for di, dj in offsets:
