@@ -84,10 +84,13 @@ class _WideBlock(nn.Module):
         y = self.conv2(torch.relu(self.bn2(self.conv1(o))))
         return y + (x if self.short is None else self.short(o))
 
-def wide_resnet(in_channels: int = 3, num_classes: int = 10, depth: int = 28, widen: int = 10) -> nn.Module:
-    "Wide ResNet-`depth`-`widen` (pre-activation basic blocks, widths 16·k, 32·k, 64·k)."
+def wide_resnet(in_channels: int = 3, num_classes: int = 10, depth: int = 28, widen: float = 10) -> nn.Module:
+    """Wide ResNet-`depth`-`widen` (pre-activation basic blocks, widths 16·k, 32·k, 64·k); a fractional `widen` builds the
+    CPU-sized members of the family (each width rounded, at least 1: WRN-28-0.2 has widths 3, 6, 13)."""
     if (depth - 4) % 6: raise ValueError(f"WRN depth must be 6n + 4, got {depth}")
-    n = (depth - 4) // 6; widths = [16, 16 * widen, 32 * widen, 64 * widen]
+    if widen <= 0: raise ValueError(f"widen must be > 0, got {widen}")
+    n = (depth - 4) // 6
+    widths = [16] + [max(1, round(c * widen)) for c in (16, 32, 64)]
     layers: list[nn.Module] = [nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)]
     for g in range(3):
         for b in range(n):
@@ -211,6 +214,8 @@ MODELS["resnet18_w16"] = lambda in_channels=3, num_classes=10: resnet18_cifar(in
 MODELS["small_cnn_w16"] = lambda in_channels=3, num_classes=10: small_cnn(in_channels, num_classes, width=16)
 for _k in (1, 2, 4, 8, 10, 16, 20):
     MODELS[f"wrn28_{_k}"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k)
+for _k in (1, 2, 4, 8, 16, 20):   # the capacity family at CPU size: WRN-28-k with every width ÷10 (wrn28_10 ÷10 is wrn28_1)
+    MODELS[f"wrn28_{_k}_div10"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k / 10)
 
 def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
     "Add an architecture under `name` (builder must accept `in_channels` and `num_classes`)."

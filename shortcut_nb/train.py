@@ -19,7 +19,8 @@ from .models import make_model
 # %% auto #0
 __all__ = ['SCHEDULES', 'ARCH_RECIPES', 'SampleWeight', 'LossFn', 'BatchFn', 'TrainConfig', 'lr_factor', 'recipe_config',
            'predict', 'evaluate', 'check_sample_weight', 'batch_weights', 'TrainingDiverged', 'TrainResult', 'fit',
-           'epoch_batches', 'train_model', 'toy_images', 'param_distance', 'save_weights', 'load_weights']
+           'epoch_batches', 'channels_last_ok', 'train_model', 'toy_images', 'param_distance', 'save_weights',
+           'load_weights']
 
 # %% ../nbs/04_train.ipynb #c006
 from .augment import Augment, AUGMENTATIONS, get_augment, random_flip, random_crop, crop_flip
@@ -186,6 +187,13 @@ def epoch_batches(n: int, batch_size: int, steps: int, g: torch.Generator, devic
     perm = torch.cat([torch.randperm(n, device=device, generator=g) for _ in range(passes)])
     return list(perm[:steps * batch_size].split(batch_size))
 
+# %% ../nbs/04_train.ipynb #c014d3
+def channels_last_ok(model: nn.Module, device: torch.device | str = "cpu") -> bool:
+    "False when `model` has a strided 1×1 convolution with < 16 input channels per group and runs on the CPU (oneDNN#6035)."
+    if torch.device(device).type != "cpu": return True
+    return not any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1 and m.in_channels // m.groups < 16
+                   for m in model.modules())
+
 # %% ../nbs/04_train.ipynb #c014e
 def _cross_entropy(sample_weight, label_smoothing: float) -> LossFn:
     def ce(model, xb, yb, idx):
@@ -207,7 +215,8 @@ def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, 
     cuda = dev.type == "cuda"
     aug = augment or get_augment(cfg.augment)
     model = model.to(dev)
-    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # faster convolutions on CPU (1.6× for small_cnn) and GPU
+    channels_last = cfg.channels_last and channels_last_ok(model, dev)   # oneDNN#6035: see `channels_last_ok`
+    if channels_last: model = model.to(memory_format=torch.channels_last)   # faster convolutions on CPU (1.6× for small_cnn) and GPU
     step_model = torch.compile(model) if cfg.compile else model
     opt = _make_optimizer(model, cfg)
     x_all, y_all = train.x.to(dev), train.y.to(dev)   # uint8 on the device: 4× less memory than float
@@ -233,7 +242,7 @@ def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, 
         for s, idx in enumerate(epoch_batches(n, bs, steps_per_epoch, g, dev)):
             xb, yb = aug(*batch(idx), g)
             if perturb is not None: xb = perturb(step_model, xb, yb)
-            if cfg.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
+            if channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, torch.bfloat16, enabled=cuda and cfg.amp):
                 out = loss_fn(step_model, xb, yb, idx)
             opt.zero_grad(set_to_none=True)
