@@ -70,3 +70,15 @@ def test_every_saved_figure_is_displayed(project_root, name):
         for i, line in enumerate(lines):
             hidden = "save_figure(" in line and "import" not in line and "display(" not in line and "return " not in line
             assert not (hidden and i != len(lines) - 1), f"cell {cell.get('id')}: {line.strip()} saves a figure it does not show"
+
+
+def test_be_persistent_fills_table2_blocks_by_family(project_root, shared_data, tmp_path):
+    "Each model fills its own family's Table 2 block: a model of neither family, or two for one block, is refused before any work."
+    import os, subprocess, sys
+    from pathlib import Path
+    env = {**os.environ, "SHORTCUT_NB_CACHE": str(tmp_path / "cache")}
+    cli = [Path(sys.executable).parent / "shortcut-nb", "paper", "be_persistent", "--scale", "smoke", "--out-root", str(tmp_path / "outputs")]
+    for archs, message in (("[small_cnn]", "'small_cnn' is neither a ResNet nor a DenseNet"),
+                           ("[resnet18_w16, resnet18]", "one model per Table 2 block")):
+        r = subprocess.run(cli + ["-p", "archs", archs], capture_output=True, text=True, cwd=project_root, env=env, timeout=300)
+        assert r.returncode == 1 and message in r.stderr, r.stderr[-2000:]
