@@ -106,12 +106,17 @@ def compare(published: pd.DataFrame | None, results: pd.DataFrame, keys: Sequenc
     return out[[*cols, "fit_pct", "regime_ok"]]
 
 # %% ../nbs/90_report.ipynb #c012
+def _fixed(x: float, digits: int) -> str:
+    "`x` with `digits` decimals; two significant digits instead when a non-zero `x` would print as zero (0.0044, not 0.00)."
+    if x != 0 and abs(x) < 0.5 * 10 ** -digits: return f"{x:.2g}"
+    return f"{x:.{digits}f}"
+
 def fmt_cell(mean: float, std: float = np.nan, n: int = 1, digits: int = 2) -> str:
     "'mean ± std' (or just 'mean'; '—' when missing) for Markdown tables."
     if mean is None or (isinstance(mean, float) and np.isnan(mean)): return "—"
     if isinstance(mean, str): return mean
-    s = f"{mean:.{digits}f}"
-    return s + (f" ± {std:.{digits}f}" if std is not None and not np.isnan(std) and n > 1 else "")
+    s = _fixed(mean, digits)
+    return s + (f" ± {_fixed(std, digits)}" if std is not None and not np.isnan(std) and n > 1 else "")
 
 # %% ../nbs/90_report.ipynb #c012b
 def _out_of_regime(ok) -> bool: return isinstance(ok, (bool, np.bool_)) and not ok
