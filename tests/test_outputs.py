@@ -40,3 +40,16 @@ def test_committed_outputs_have_claims_and_regime(project_root, name, run):
         if "regime_ok" in df.columns and len(run_rows):
             assert run_rows["fit_pct"].notna().any(), t
     assert len(claims) >= 1
+
+
+def test_spurious_xbl_names_every_explanation_row_short_of_seeds(project_root):
+    "A row of the explainers table with fewer values than seeds (an all-zero map has no share on the decoy) is named, not silent."
+    out = project_root / "outputs" / "spurious_xbl" / "cpu"
+    metrics = json.loads((out / "metrics.json").read_text())
+    table = pd.read_csv(out / "tables" / "explainers.csv")
+    short = table[table.n < metrics["n_seeds"]]
+    assert metrics["n_blank_explanations"] == int((metrics["n_seeds"] - short.n).sum())
+    note = (out / "tables" / "explainers.md").read_text()
+    findings = (out / "findings.md").read_text()
+    for row in short.itertuples():
+        assert f"{row.method} of {row.model}, seed" in note and f"{row.method} of {row.model}, seed" in findings, row
