@@ -82,3 +82,16 @@ def test_be_persistent_fills_table2_blocks_by_family(project_root, shared_data, 
                            ("[resnet18_w16, resnet18]", "one model per Table 2 block")):
         r = subprocess.run(cli + ["-p", "archs", archs], capture_output=True, text=True, cwd=project_root, env=env, timeout=300)
         assert r.returncode == 1 and message in r.stderr, r.stderr[-2000:]
+
+
+def test_be_persistent_checks_each_poison_on_the_surrogate_architecture(smoke_run):
+    "Evidence beside Table 2: every condition is also trained on the network EMN/REM/TAP are made against, and said in the findings."
+    out = smoke_run("be_persistent")
+    table = pd.read_csv(out / "tables" / "surrogate_check.csv")
+    run = json.loads((out / "run.json").read_text())
+    surrogate_rows = table[~table.dataset.str.contains(" · ")]
+    assert set(surrogate_rows.dataset) == {"CLEAN", *run["params"]["poisons"]}
+    assert (surrogate_rows.n == run["params"]["surrogate_models"]).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {f"surrogate_{d}_test_acc_pct" for d in surrogate_rows.dataset} <= set(metrics)
+    assert "The same training on the small CNN" in (out / "findings.md").read_text()
