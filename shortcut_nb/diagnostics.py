@@ -43,10 +43,10 @@ class Diagnosis:
 
 # %% ../nbs/10_diagnostics.ipynb #g008
 def _persistence(model: nn.Module, data: ImageSet, *, seed: int = 0, n_neurons: int = 1500, k: int = 5, corr: str = "pearson",
-                 reduce: str = "max") -> Diagnosis:
-    "Be Persistent: H1 persistence of the neurons' correlation graph on the images of `data` (top-k and average PD1)."
+                 reduce: str = "max", site: str = "input") -> Diagnosis:
+    "Be Persistent: H1 persistence of the neurons' correlation graph on the images of `data` (top-k and average PD1); neurons read at `site` (`topology.SITES`)."
     check_imageset(data, "data")
-    na = neuron_activations(model, data.x, n_neurons=n_neurons, reduce=reduce, seed=seed)
+    na = neuron_activations(model, data.x, n_neurons=n_neurons, reduce=reduce, seed=seed, site=site)
     dgms = neuron_diagrams(na.acts, corr=corr)
     return Diagnosis("persistence", {"activations": na, "diagrams": dgms}, {**diagram_summary(dgms, k), "n_neurons": na.acts.shape[0]})
 

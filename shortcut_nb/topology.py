@@ -13,10 +13,14 @@ from .config import get_device, generator
 from .data import unit_float, check_images, check_imageset
 
 # %% auto #0
-__all__ = ['CORRELATIONS', 'BACKENDS', 'neuron_layers', 'collect_activations', 'patch_stimuli', 'NeuronActivations',
-           'sample_neurons', 'neuron_activations', 'correlation_distance', 'rips_diagrams', 'neuron_diagrams',
-           'persistences', 'avg_persistence', 'topk_persistence', 'n_features', 'diagram_distance', 'welch_ttest',
-           'diagram_summary', 'top_cycles', 'plot_cycles', 'feature_maps', 'penultimate_features', 'linear_probe']
+__all__ = ['SITES', 'CORRELATIONS', 'BACKENDS', 'neuron_layers', 'collect_activations', 'patch_stimuli', 'NeuronActivations',
+           'sample_neurons', 'neuron_activations', 'correlation_distance', 'rips_diagrams', 'sparse_rips_diagrams',
+           'neuron_diagrams', 'persistences', 'avg_persistence', 'topk_persistence', 'n_features', 'diagram_distance',
+           'welch_ttest', 'diagram_summary', 'persistence_at_sites', 'compare_sites', 'top_cycles', 'plot_cycles',
+           'feature_maps', 'penultimate_features', 'linear_probe']
+
+# %% ../nbs/06a_topology.ipynb #site-const
+SITES = ("input", "output")   # where a Conv2d/Linear layer is read: what flows into it (Zheng et al.) or what it returns
 
 # %% ../nbs/06a_topology.ipynb #c006
 def neuron_layers(model: nn.Module) -> list[str]:
@@ -26,10 +30,13 @@ def neuron_layers(model: nn.Module) -> list[str]:
 # %% ../nbs/06a_topology.ipynb #c006b
 @torch.no_grad()
 def collect_activations(model: nn.Module, x: torch.Tensor, layers: list[str] | None = None, reduce: str = "max",
-                        batch_size: int = 256, device: str | None = None) -> dict[str, torch.Tensor]:
-    """Outputs of `layers` (default: every Conv2d/Linear) for inputs `x` (uint8 or float in [0, 1]):
-    {layer: N × units}; a conv channel is one unit, reduced over space by `reduce` ('max' or 'mean')."""
+                        batch_size: int = 256, device: str | None = None, site: str = "input") -> dict[str, torch.Tensor]:
+    """What `layers` (default: every Conv2d/Linear) see at `site` for inputs `x` (uint8 or float in [0, 1]):
+    {layer: N × units}. `site="input"`: the tensor flowing into the layer (Zheng et al.; units = its input
+    channels/features); `"output"`: what the layer returns (units = its output channels/features). A conv channel
+    is one unit, reduced over space by `reduce` ('max' or 'mean')."""
     if reduce not in ("max", "mean"): raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
+    if site not in SITES: raise ValueError(f"site must be one of {SITES}, got {site!r}")
     check_images(x, "x")
     layers = layers or neuron_layers(model)
     if not layers: raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layers to take neurons from")
@@ -39,8 +46,8 @@ def collect_activations(model: nn.Module, x: torch.Tensor, layers: list[str] | N
     dev = get_device(device) if device else next(model.parameters()).device
     store: dict[str, list[torch.Tensor]] = {l: [] for l in layers}
     def hook(name):
-        def f(_, __, out):
-            out = out.float()
+        def f(_, inputs, output):
+            out = (inputs[0] if site == "input" else output).float()
             if out.ndim == 4: out = out.amax((2, 3)) if reduce == "max" else out.mean((2, 3))
             store[name].append(out.flatten(1).cpu())
         return f
@@ -80,7 +87,7 @@ class NeuronActivations:
 
 # %% ../nbs/06a_topology.ipynb #c009b
 def sample_neurons(layer_acts: dict[str, torch.Tensor], n_neurons: int = 1500, seed: int = 0) -> NeuronActivations:
-    "Draw up to `n_neurons` neurons, each layer contributing in proportion to its width (all of them if fewer)."
+    "Draw up to `n_neurons` neurons, each layer contributing in proportion to its width at the site it was read (all of them if fewer)."
     if n_neurons < 3: raise ValueError(f"n_neurons must be ≥ 3 (a 1-cycle needs three neurons), got {n_neurons}")
     sizes = {l: a.shape[1] for l, a in layer_acts.items()}
     total = sum(sizes.values()); rng = np.random.default_rng(seed)
@@ -94,9 +101,9 @@ def sample_neurons(layer_acts: dict[str, torch.Tensor], n_neurons: int = 1500, s
 
 # %% ../nbs/06a_topology.ipynb #c009c
 def neuron_activations(model: nn.Module, x: torch.Tensor, n_neurons: int = 1500, reduce: str = "max",
-                       seed: int = 0, layers: list[str] | None = None) -> NeuronActivations:
-    "Steps 1–2 in one call: hooks on every Conv2d/Linear, then a width-proportional sample of neurons."
-    return sample_neurons(collect_activations(model, x, layers, reduce), n_neurons, seed)
+                       seed: int = 0, layers: list[str] | None = None, site: str = "input") -> NeuronActivations:
+    "Steps 1–2 in one call: hooks on every Conv2d/Linear read at `site` (`SITES`), then a width-proportional sample of neurons."
+    return sample_neurons(collect_activations(model, x, layers, reduce, site=site), n_neurons, seed)
 
 # %% ../nbs/06a_topology.ipynb #c012
 CORRELATIONS = ("pearson", "cosine", "distance")
@@ -133,10 +140,14 @@ def correlation_distance(acts: np.ndarray, corr: str = "pearson") -> tuple[np.nd
 # %% ../nbs/06a_topology.ipynb #c012b
 BACKENDS = ("auto", "ripser", "giotto")
 
-def rips_diagrams(d: np.ndarray, maxdim: int = 1, backend: str = "auto", n_threads: int = -1) -> list[np.ndarray]:
+def rips_diagrams(d: np.ndarray, maxdim: int = 1, backend: str = "auto", n_threads: int = -1,
+                  approx: float = 0.0) -> list[np.ndarray]:
     """Vietoris–Rips diagrams [H0, …, H_maxdim] of a distance matrix. `backend`: "ripser" (ripser.py), "giotto"
-    (giotto-ph's parallel Ripser, same diagrams, several times faster) or "auto" (giotto-ph when installed)."""
+    (giotto-ph's parallel Ripser, same diagrams, several times faster) or "auto" (giotto-ph when installed).
+    `approx` = ε > 0: the diagrams of a *sparse* Rips filtration instead (`sparse_rips_diagrams`), as Zheng et al.
+    compute theirs (ε = 0.1); `backend` is then unused."""
     if backend not in BACKENDS: raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if approx: return sparse_rips_diagrams(d, approx, maxdim)
     if backend != "ripser":
         try: from gph import ripser_parallel
         except ImportError:
@@ -146,11 +157,26 @@ def rips_diagrams(d: np.ndarray, maxdim: int = 1, backend: str = "auto", n_threa
     from ripser import ripser
     return ripser(d, maxdim=maxdim, distance_matrix=True)["dgms"]
 
+# %% ../nbs/06a_topology.ipynb #sparse-fn
+def sparse_rips_diagrams(d: np.ndarray, eps: float = 0.1, maxdim: int = 1) -> list[np.ndarray]:
+    """Diagrams [H0, …, H_maxdim] of the ε-sparse Rips filtration of a distance matrix (gudhi); infinite deaths stay `inf`.
+    Each finite point is within a factor 1/(1 − ε) of the exact filtration's (for a metric)."""
+    if not 0 < eps < 1: raise ValueError(f"eps must be in (0, 1), got {eps}")
+    try: import gudhi
+    except ImportError: raise ImportError("approx > 0 needs gudhi: pip install gudhi") from None
+    d = np.asarray(d, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]: raise ValueError(f"need a square distance matrix, got shape {d.shape}")
+    tree = gudhi.RipsComplex(distance_matrix=d, sparse=eps).create_simplex_tree(max_dimension=maxdim + 1)
+    tree.compute_persistence(homology_coeff_field=2, min_persistence=0)
+    return [np.asarray(tree.persistence_intervals_in_dimension(k), dtype=np.float64).reshape(-1, 2) for k in range(maxdim + 1)]
+
 # %% ../nbs/06a_topology.ipynb #c012c
-def neuron_diagrams(acts: np.ndarray, corr: str = "pearson", maxdim: int = 1, backend: str = "auto") -> list[np.ndarray]:
-    "Vietoris–Rips persistence diagrams [H0, H1, …] of neurons with distance 1 − ρ; `acts` is neurons × samples."
+def neuron_diagrams(acts: np.ndarray, corr: str = "pearson", maxdim: int = 1, backend: str = "auto",
+                    approx: float = 0.0) -> list[np.ndarray]:
+    """Vietoris–Rips persistence diagrams [H0, H1, …] of neurons with distance 1 − ρ; `acts` is neurons × samples.
+    `approx` = ε > 0: the ε-sparse filtration (`sparse_rips_diagrams`) instead of the exact one."""
     d, _ = correlation_distance(acts, corr)
-    return rips_diagrams(d, maxdim, backend)
+    return rips_diagrams(d, maxdim, backend, approx=approx)
 
 # %% ../nbs/06a_topology.ipynb #c015
 def _finite(dgm: np.ndarray) -> np.ndarray:
@@ -198,6 +224,45 @@ def diagram_summary(dgms: list[np.ndarray], k: int = 5) -> dict[str, float]:
     if h1.size and (h1.ndim != 2 or h1.shape[1] != 2 or np.isnan(h1).any()):
         raise ValueError(f"an H1 diagram is a K×2 array of (birth, death) without NaN, got shape {h1.shape}")
     return {"avg_pd1": avg_persistence(h1), f"top{k}_pd1": topk_persistence(h1, k), "n_pd1": n_features(h1)}
+
+# %% ../nbs/06a_topology.ipynb #sites-fn
+def persistence_at_sites(model: nn.Module, x: torch.Tensor, n_neurons: int = 1500, seed: int = 0, corr: str = "pearson",
+                         sites: tuple = SITES, reduce: str = "max", k: int = 5) -> dict[str, dict]:
+    """For each site in `sites`: `diagram_summary` of the model's neurons read there on images `x`, the number of neurons
+    used (constant ones are dropped) and the H1 diagram rounded to 6 decimals (a list, to store in a results table)."""
+    unknown = [s for s in sites if s not in SITES]
+    if unknown: raise ValueError(f"sites must be among {SITES}, got {unknown}")
+    out = {}
+    for site in sites:
+        na = neuron_activations(model, x, n_neurons=n_neurons, reduce=reduce, seed=seed, site=site)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # constant (dead) neurons are dropped with a warning
+            dg = neuron_diagrams(na.acts, corr=corr)
+            kept = correlation_distance(na.acts, corr)[1]
+        out[site] = {**diagram_summary(dg, k), "n_neurons_used": int(kept.sum()), "pd1": np.round(dg[1], 6).tolist()}
+    return out
+
+# %% ../nbs/06a_topology.ipynb #sites-cmp
+def compare_sites(results, condition: str, reference: str, metrics: tuple, sites: tuple = SITES, by: tuple = ()):
+    """Side by side, per site: each condition's mean ± std of `metrics` (read from columns `<metric>_<site>` of `results`),
+    its difference from the `reference` condition and Welch's two-sided p. One row per (`by`…, condition, metric, site)."""
+    import pandas as pd
+    missing = [f"{m}_{s}" for m in metrics for s in sites if f"{m}_{s}" not in results.columns]
+    if missing: raise KeyError(f"results lack columns {missing}; persistence_at_sites gives one per metric and site")
+    if condition not in results.columns: raise KeyError(f"no condition column {condition!r} in {list(results.columns)}")
+    rows = []
+    for keys, g in (results.groupby(list(by), sort=False) if by else [((), results)]):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        ref = g[g[condition] == reference]
+        for cond, gc in g.groupby(condition, sort=False):
+            for m in metrics:
+                for s in sites:
+                    v, r = gc[f"{m}_{s}"].to_numpy(float), ref[f"{m}_{s}"].to_numpy(float)
+                    p = welch_ttest(v, r)[1] if cond != reference and min(len(v), len(r)) > 1 else np.nan
+                    rows.append({**dict(zip(by, keys)), condition: cond, "metric": m, "site": s, "mean": v.mean(),
+                                 "std": v.std(ddof=1) if len(v) > 1 else np.nan, "n": len(v),
+                                 "minus_reference": v.mean() - r.mean() if len(r) else np.nan, "welch_p": p})
+    return pd.DataFrame(rows)
 
 # %% ../nbs/06a_topology.ipynb #c018
 def top_cycles(na: NeuronActivations, k: int = 3, corr: str = "pearson") -> list[dict]:
