@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['VERDICTS', 'CLAIM_COLUMNS', 'RECORDED_PACKAGES', 'project_root', 'load_published', 'published_long', 'summarise',
-           'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'MarkdownText',
-           'show_tables', 'claim_difference', 'claim_order', 'claim_bound', 'write_claims', 'check_claims',
-           'claims_metrics', 'device_info', 'write_run_json', 'determinism_info']
+__all__ = ['VERDICTS', 'CLAIM_SCALES', 'MIN_EFFECT_RATIO', 'CORE_CLAIM_COLUMNS', 'SIZE_CLAIM_COLUMNS', 'CLAIM_COLUMNS',
+           'RECORDED_PACKAGES', 'project_root', 'load_published', 'published_long', 'summarise', 'compare', 'fmt_cell',
+           'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'MarkdownText', 'show_tables', 'effect_ratio',
+           'sized_verdict', 'claim_difference', 'claim_order', 'claim_bound', 'resolve_premises', 'write_claims',
+           'check_claims', 'claims_metrics', 'device_info', 'write_run_json', 'determinism_info']
 
 # %% ../nbs/90_report.ipynb #c006
 def project_root(start: str | Path | None = None) -> Path:
@@ -185,43 +186,91 @@ def show_tables(out_dir: str | Path, *table_ids: str) -> MarkdownText:
     return MarkdownText("\n\n".join((d / f"{t}.md").read_text() for t in table_ids))
 
 # %% ../nbs/90_report.ipynb #c013b
-VERDICTS = ("reproduced", "same direction", "not reproduced", "not run")
-CLAIM_COLUMNS = ("claim_id", "statement", "published", "ours", "ours_std", "n", "test", "verdict", "regime_ok")
+VERDICTS = ("reproduced", "same direction", "not reproduced", "premise failed", "not run")
+CLAIM_SCALES = ("difference", "relative difference", "normalised drop", "level", "order")
+MIN_EFFECT_RATIO = 0.5      # "reproduced" needs at least half the published effect
+CORE_CLAIM_COLUMNS = ("claim_id", "statement", "published", "ours", "ours_std", "n", "test", "verdict", "regime_ok")
+SIZE_CLAIM_COLUMNS = ("scale", "effect_ratio", "premise")
+CLAIM_COLUMNS = ("claim_id", "statement", "published", "ours", "ours_std", "n", "test", "scale", "effect_ratio", "premise",
+                 "verdict", "regime_ok")
 
 def _clean(values) -> np.ndarray:
     a = np.asarray(values if values is not None else [], dtype=float).ravel()
     return a[~np.isnan(a)]
 
-def _claim(claim_id, statement, published, ours, ours_std, n, test, verdict, regime_ok) -> dict:
+def _claim(claim_id, statement, published, ours, ours_std, n, test, verdict, regime_ok, scale="difference",
+           ratio=np.nan, premise=None) -> dict:
     if verdict not in VERDICTS: raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    if scale not in CLAIM_SCALES: raise ValueError(f"scale {scale!r} is not one of {CLAIM_SCALES}")
     if verdict == "not run": regime_ok = None          # nothing was measured, so there is no regime to report
     return {"claim_id": claim_id, "statement": statement, "published": published, "ours": ours, "ours_std": ours_std,
-            "n": int(n), "test": test, "verdict": verdict, "regime_ok": regime_ok}
+            "n": int(n), "test": test, "scale": scale, "effect_ratio": ratio, "premise": premise or "", "verdict": verdict,
+            "regime_ok": regime_ok}
+
+# %% ../nbs/90_report.ipynb #c013b2
+def effect_ratio(ours: float, published: float | None, scale: str = "difference", reference: float | None = None,
+                 published_reference: float | None = None, chance: float | None = None) -> float:
+    """Our effect ÷ the published effect on `scale` (`CLAIM_SCALES`); NaN where the paper gives no (non-zero) effect.
+    `ours`/`published` are differences x − reference (a value for `level`); `reference`/`published_reference` are the
+    two reference levels (needed by `relative difference` and `normalised drop`), `chance` the floor of a drop."""
+    if scale not in CLAIM_SCALES: raise ValueError(f"scale must be one of {CLAIM_SCALES}, got {scale!r}")
+    if scale == "order" or published is None or ours is None: return np.nan
+    ours, published = float(ours), float(published)
+    if np.isnan(ours) or np.isnan(published) or published == 0: return np.nan
+    if scale in ("difference", "level"): return ours / published
+    if reference is None or published_reference is None:
+        raise ValueError(f"scale {scale!r} needs both reference levels (ours and the paper's)")
+    if scale == "relative difference":
+        if reference == 0 or published_reference == 0: return np.nan
+        return (ours / reference) / (published / published_reference)
+    if chance is None: raise ValueError("scale 'normalised drop' needs the chance level")
+    room, published_room = reference - chance, published_reference - chance
+    if room <= 0 or published_room <= 0: return np.nan        # nothing to lose: no share can be taken
+    return (ours / room) / (published / published_room)
+
+# %% ../nbs/90_report.ipynb #c013b5
+def sized_verdict(right_way: bool, significant: bool, ratio: float = np.nan, level_match: bool | None = None) -> str:
+    """The one verdict rule: 'not reproduced' against the paper's direction; 'same direction' without significance or
+    with less than `MIN_EFFECT_RATIO` of the published effect (for a level: `level_match` False, i.e. the published value
+    neither inside our 99 % interval nor within the claim's tolerance); else 'reproduced'. Without a published size
+    (`ratio` NaN and no `level_match`), direction and significance decide."""
+    if not right_way: return "not reproduced"
+    if not significant: return "same direction"
+    if level_match is not None: big_enough = bool(level_match)
+    elif ratio is None or np.isnan(ratio): big_enough = True
+    else: big_enough = ratio >= MIN_EFFECT_RATIO
+    return "reproduced" if big_enough else "same direction"
 
 # %% ../nbs/90_report.ipynb #c013c
 def claim_difference(claim_id: str, statement: str, a: Sequence[float], b: Sequence[float], direction: str,
-                     published: float | None = None, alpha: float = 0.01, regime_ok: bool | None = None) -> dict:
+                     published: float | None = None, alpha: float = 0.01, regime_ok: bool | None = None,
+                     scale: str = "difference", published_reference: float | None = None, chance: float | None = None,
+                     premise: str | None = None) -> dict:
     """Claim "condition `a` is `direction` ('less' | 'greater') than reference `b`"; `ours` = mean(a) − mean(b),
-    `published` = the paper's difference. Verdict from the means' direction and a Welch t-test at `alpha`."""
+    `published` = the paper's difference. Verdict (`sized_verdict`) from the means' direction, a Welch t-test at `alpha`
+    and the `effect_ratio` on `scale` (our reference level: mean(b); the paper's: `published_reference`).
+    `premise`: the `claim_id` this claim rests on."""
     from scipy import stats
     if direction not in ("less", "greater"): raise ValueError(f"direction is 'less' or 'greater', got {direction!r}")
     a, b = _clean(a), _clean(b)
     test = f"Welch t, p < {alpha:g}, mean {'below' if direction == 'less' else 'above'} the reference"
     if len(a) == 0 or len(b) == 0:   # a comparison with one side missing was not run (n = 0, whatever the other side has)
-        return _claim(claim_id, statement, published, np.nan, np.nan, 0, test, "not run", regime_ok)
+        return _claim(claim_id, statement, published, np.nan, np.nan, 0, test, "not run", regime_ok, scale, np.nan, premise)
     diff = a.mean() - b.mean()
     std = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if min(len(a), len(b)) > 1 else np.nan
     right_way = diff < 0 if direction == "less" else diff > 0
-    if not right_way: verdict = "not reproduced"
-    elif min(len(a), len(b)) < 2: verdict = "same direction"
+    ratio = effect_ratio(diff, published, scale, b.mean(), published_reference, chance)
+    if not right_way or min(len(a), len(b)) < 2: significant = False
     else:
         p = stats.ttest_ind(a, b, equal_var=False, alternative=direction).pvalue
-        verdict = "reproduced" if p < alpha or (np.isnan(p) and right_way) else "same direction"
-    return _claim(claim_id, statement, published, diff, std, len(a), test, verdict, regime_ok)
+        significant = bool(p < alpha or np.isnan(p))           # NaN: no spread on either side, the means differ
+    return _claim(claim_id, statement, published, diff, std, len(a), test, sized_verdict(right_way, significant, ratio),
+                  regime_ok, scale, ratio, premise)
 
 # %% ../nbs/90_report.ipynb #c013e
 def claim_order(claim_id: str, statement: str, groups: dict[str, Sequence[float]], order: Sequence[str],
-                decreasing: bool = False, published: str | None = None, alpha: float = 0.01, regime_ok: bool | None = None) -> dict:
+                decreasing: bool = False, published: str | None = None, alpha: float = 0.01, regime_ok: bool | None = None,
+                premise: str | None = None) -> dict:
     """Claim "the conditions `order` have increasing (or `decreasing`) means". `ours` = our means in that order
     (text); verdict from the order of the means and Welch t-tests between neighbours at `alpha`."""
     from scipy import stats
@@ -230,43 +279,72 @@ def claim_order(claim_id: str, statement: str, groups: dict[str, Sequence[float]
     vals = [_clean(groups[k]) for k in order]
     test = f"means {'decrease' if decreasing else 'increase'} along {' → '.join(order)}; Welch t between neighbours, p < {alpha:g}"
     if any(len(v) == 0 for v in vals):
-        return _claim(claim_id, statement, published, "", np.nan, min(len(v) for v in vals), test, "not run", regime_ok)
+        return _claim(claim_id, statement, published, "", np.nan, min(len(v) for v in vals), test, "not run", regime_ok, "order", np.nan, premise)
     means = [v.mean() for v in vals]
     ours = " → ".join(f"{m:.3g}" for m in means)
     steps = list(zip(vals[:-1], vals[1:]))
     in_order = all((m2 < m1) if decreasing else (m2 > m1) for m1, m2 in zip(means[:-1], means[1:]))
-    if not in_order: verdict = "not reproduced"
-    elif any(min(len(u), len(v)) < 2 for u, v in steps): verdict = "same direction"
+    if not in_order or any(min(len(u), len(v)) < 2 for u, v in steps): significant = False
     else:
         alt = "greater" if decreasing else "less"
-        ps = [stats.ttest_ind(u, v, equal_var=False, alternative=alt).pvalue for u, v in steps]
-        verdict = "reproduced" if all(p < alpha for p in ps) else "same direction"
-    return _claim(claim_id, statement, published, ours, np.nan, min(len(v) for v in vals), test, verdict, regime_ok)
+        significant = all(stats.ttest_ind(u, v, equal_var=False, alternative=alt).pvalue < alpha for u, v in steps)
+    return _claim(claim_id, statement, published, ours, np.nan, min(len(v) for v in vals), test,
+                  sized_verdict(in_order, significant), regime_ok, "order", np.nan, premise)
 
 # %% ../nbs/90_report.ipynb #c013g
 def claim_bound(claim_id: str, statement: str, values: Sequence[float], op: str, bound: float,
-                published: float | None = None, alpha: float = 0.01, regime_ok: bool | None = None) -> dict:
-    """Claim "the mean of `values` is `op` ('<=' | '>=') `bound`". Reproduced when the mean is on that side and a one-sided
-    one-sample t-test against `bound` gives p < `alpha` (runs without spread: their common value is on that side);
-    same direction when only the mean is on that side (or n = 1)."""
+                published: float | None = None, alpha: float = 0.01, regime_ok: bool | None = None,
+                tolerance: float | None = None, premise: str | None = None) -> dict:
+    """Claim "the mean of `values` is `op` ('<=' | '>=') `bound`", a `level`. Significant when the mean is on that side and a
+    one-sided one-sample t-test against `bound` gives p < `alpha` (runs without spread: their common value is on that side).
+    Sized against the paper's value `published` (when given): it must lie inside our 99 % interval (t, n − 1) or within
+    `tolerance` of our mean; `effect_ratio` = our mean ÷ `published`. Verdict: `sized_verdict`."""
     from scipy import stats
     if op not in ("<=", ">="): raise ValueError(f"op is '<=' or '>=', got {op!r}")
     v = _clean(values)
     test = f"mean {op} {bound:g}; one-sample t, p < {alpha:g}"
-    if len(v) == 0: return _claim(claim_id, statement, published, np.nan, np.nan, 0, test, "not run", regime_ok)
+    if tolerance is not None: test += f"; paper's value within {tolerance:g} or inside our 99 % interval"
+    elif published is not None and not np.isnan(published): test += "; paper's value inside our 99 % interval"
+    if len(v) == 0: return _claim(claim_id, statement, published, np.nan, np.nan, 0, test, "not run", regime_ok, "level", np.nan, premise)
     side = (v.mean() <= bound) if op == "<=" else (v.mean() >= bound)
-    if not side: verdict = "not reproduced"
-    elif len(v) < 2: verdict = "same direction"
-    elif v.std() == 0: verdict = "reproduced"          # every run at the same value, on the stated side
-    else:
-        p = stats.ttest_1samp(v, bound, alternative="less" if op == "<=" else "greater").pvalue
-        verdict = "reproduced" if p < alpha else "same direction"
-    return _claim(claim_id, statement, published, v.mean(), v.std(ddof=1) if len(v) > 1 else np.nan, len(v), test, verdict, regime_ok)
+    if not side or len(v) < 2: significant = False
+    elif v.std() == 0: significant = True              # every run at the same value, on the stated side
+    else: significant = bool(stats.ttest_1samp(v, bound, alternative="less" if op == "<=" else "greater").pvalue < alpha)
+    level_match = None
+    if published is not None and not np.isnan(published):
+        half = stats.t.ppf(0.995, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+        level_match = bool(abs(published - v.mean()) <= max(half, tolerance or 0.0))
+    return _claim(claim_id, statement, published, v.mean(), v.std(ddof=1) if len(v) > 1 else np.nan, len(v), test,
+                  sized_verdict(side, significant, level_match=level_match), regime_ok, "level",
+                  effect_ratio(v.mean(), published, "level"), premise)
+
+# %% ../nbs/90_report.ipynb #c013h2
+def resolve_premises(claims: pd.DataFrame) -> pd.DataFrame:
+    """Mark 'premise failed' every measured claim that rests on models outside the regime (`regime_ok` False) or on a
+    claim (`premise`, a `claim_id`) that is not reproduced, following chains of premises. Unknown premises are refused."""
+    df = claims.copy()
+    if "premise" not in df.columns: df["premise"] = ""
+    df["premise"] = df["premise"].fillna("").astype(str)
+    known = set(df["claim_id"])
+    unknown = sorted({p for p in df["premise"] if p and p not in known})
+    if unknown: raise ValueError(f"premises {unknown} are not claim ids of this table")
+    verdict = dict(zip(df["claim_id"], df["verdict"]))
+    outside = {cid for cid, ok in zip(df["claim_id"], df["regime_ok"]) if ok is False or ok is np.False_}
+    changed = True
+    while changed:
+        changed = False
+        for cid, prem in zip(df["claim_id"], df["premise"]):
+            if verdict[cid] in ("not run", "premise failed"): continue
+            if cid in outside or (prem and verdict[prem] != "reproduced"):
+                verdict[cid] = "premise failed"; changed = True
+    df["verdict"] = df["claim_id"].map(verdict)
+    return df
 
 # %% ../nbs/90_report.ipynb #c013i
 def write_claims(out_dir: str | Path, claims: Sequence[dict]) -> pd.DataFrame:
-    "Check and write `claims.csv` (one row per claim, `CLAIM_COLUMNS`) and a readable `claims.md`; return the table."
-    df = pd.DataFrame(list(claims))
+    """Resolve premises (`resolve_premises`), check and write `claims.csv` (one row per claim, `CLAIM_COLUMNS`) and a
+    readable `claims.md`; return the table."""
+    df = resolve_premises(pd.DataFrame(list(claims)))
     check_claims(df)
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -277,14 +355,24 @@ def write_claims(out_dir: str | Path, claims: Sequence[dict]) -> pd.DataFrame:
 
 # %% ../nbs/90_report.ipynb #c013ib
 def check_claims(claims: pd.DataFrame | str | Path) -> pd.DataFrame:
-    "Validate a claims table (or `claims.csv`): the contract's columns, unique ids, known verdicts, a stated rule per claim."
-    df = pd.read_csv(claims) if isinstance(claims, (str, Path)) else claims
-    missing = [c for c in CLAIM_COLUMNS if c not in df.columns]
+    """Validate a claims table (or `claims.csv`): the contract's columns (`CLAIM_COLUMNS`; a table written before claims were
+    sized may lack all three of `SIZE_CLAIM_COLUMNS`, never some), unique ids, known verdicts and scales, a stated rule per
+    claim, and no "reproduced" claim with an effect ratio under `MIN_EFFECT_RATIO`."""
+    df = pd.read_csv(claims, keep_default_na=True) if isinstance(claims, (str, Path)) else claims
+    sized = [c for c in SIZE_CLAIM_COLUMNS if c in df.columns]
+    required = CLAIM_COLUMNS if sized else CORE_CLAIM_COLUMNS
+    missing = [c for c in required if c not in df.columns]
     if missing: raise ValueError(f"claims lack columns {missing}")
     if df["claim_id"].duplicated().any(): raise ValueError(f"duplicate claim ids: {df.claim_id[df.claim_id.duplicated()].tolist()}")
     bad = sorted(set(df["verdict"]) - set(VERDICTS))
     if bad: raise ValueError(f"unknown verdicts {bad}; allowed: {VERDICTS}")
     if df["test"].isna().any() or (df["test"].astype(str).str.strip() == "").any(): raise ValueError("every claim states its test")
+    if sized:
+        bad_scales = sorted(set(df["scale"].dropna()) - set(CLAIM_SCALES))
+        if bad_scales: raise ValueError(f"unknown scales {bad_scales}; allowed: {CLAIM_SCALES}")
+        ratio = pd.to_numeric(df["effect_ratio"], errors="coerce")
+        small = df[(df["verdict"] == "reproduced") & (df["scale"] != "level") & (ratio < MIN_EFFECT_RATIO)]
+        if len(small): raise ValueError(f"'reproduced' with an effect ratio under {MIN_EFFECT_RATIO}: {small.claim_id.tolist()}")
     return df
 
 # %% ../nbs/90_report.ipynb #c013ic
