@@ -16,7 +16,7 @@ ifeq ($(origin SHORTCUT_NB_DATA), undefined)
   endif
 endif
 
-.PHONY: setup test test-determinism reproduce paper bench readme sync check-sync lab docs
+.PHONY: setup test test-determinism reproduce paper bench readme summary sync check-sync lab docs
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: settings.ini setup.py
@@ -33,8 +33,13 @@ test: setup            ## notebook cells as tests, then pytest (papermill smoke 
 test-determinism: setup  ## same seed, same numbers in two processes: every architecture, maker and paper at smoke (≈ 10 min on 2 cores)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_determinism.py
 
-reproduce: setup       ## every paper at SCALE (default cpu) → outputs/<paper>/<scale>/
+reproduce: setup       ## every paper at SCALE (default cpu) → outputs/<paper>/<scale>/, then the results page
 	$(BIN)/shortcut-nb reproduce --scale $(SCALE)
+	$(MAKE) summary
+
+summary: setup         ## outputs/SUMMARY.md and the README's results table, from every outputs/<paper>/<run>/
+	$(BIN)/shortcut-nb summary
+	$(MAKE) readme
 
 paper: setup           ## one paper: make paper P=template SCALE=cpu
 	$(BIN)/shortcut-nb paper $(P) --scale $(SCALE)

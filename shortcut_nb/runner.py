@@ -12,7 +12,8 @@ from .report import project_root
 from .sweep import EXECUTOR_ENV, parse_executor
 
 # %% auto #0
-__all__ = ['SCALE_COSTS', 'check_params', 'paper_names', 'run_paper', 'main']
+__all__ = ['SCALE_COSTS', 'RESULTS_START', 'RESULTS_END', 'check_params', 'paper_names', 'run_paper', 'main',
+           'readme_results_table', 'write_summary']
 
 # %% ../nbs/91_runner.ipynb #c005
 def check_params(notebook: str | Path, params: dict[str, Any]) -> None:
@@ -132,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     lp = sub.add_parser("list", help="list paper notebooks")
     lp.add_argument("--root", default=None, help="the project checkout holding papers/ (default: searched upwards from here)")
+    sp = sub.add_parser("summary", help="write outputs/SUMMARY.md and the README's results table from every run folder")
+    sp.add_argument("--root", default=None, help="the project checkout holding papers/ (default: searched upwards from here)")
+    sp.add_argument("--check", action="store_true", help="write nothing; exit 1 if SUMMARY.md or the README table is out of date")
     for cmd in ("paper", "reproduce"):
         p = sub.add_parser(cmd, help="run one paper" if cmd == "paper" else "run every paper", epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.cmd == "list":
         print("\n".join(names))
         return 0
+    if a.cmd == "summary": return write_summary(a.root, check=a.check)
     names = [a.name] if a.cmd == "paper" else names
     try: executor = _executor_spec(a.executor, a.address)
     except ValueError as e:
@@ -188,3 +193,40 @@ def _run_all(a: argparse.Namespace, names: Sequence[str], executor: str | None) 
             failed.append(n)
     if failed: print(f"shortcut-nb: failed papers: {', '.join(failed)} (the partial notebook: outputs/<paper>/<run>.failed/<paper>.ipynb; earlier outputs are untouched)", file=sys.stderr)
     return 1 if failed else 0
+
+# %% ../nbs/91_runner.ipynb #summary-fn
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+
+def readme_results_table(outputs: str | Path) -> str:
+    "The README's short results table: verdict counts per run folder (generated; `outputs/SUMMARY.md` has the claims)."
+    from shortcut_nb.report import verdict_counts
+    t = verdict_counts(outputs).drop(columns=["commit", "wall_min"])
+    t["sized"] = t["sized"].map({True: "yes", False: "not yet"})
+    return f"{RESULTS_START}\n{t.to_markdown(index=False)}\n{RESULTS_END}"
+
+def write_summary(root: str | Path | None = None, check: bool = False) -> int:
+    """Write `outputs/SUMMARY.md` and the results block of `nbs/index.ipynb` (the README's source; `make readme` renders it)
+    from every run folder; with `check`, write nothing and return 1 when either is out of date."""
+    import json, re
+    from shortcut_nb.report import results_summary
+    root = _checkout(root)
+    outputs = root / "outputs"
+    page, table = results_summary(outputs) + "\n", readme_results_table(outputs)
+    summary_file, index_file = outputs / "SUMMARY.md", root / "nbs" / "index.ipynb"
+    nb = json.loads(index_file.read_text())
+    cell = next((c for c in nb["cells"] if RESULTS_START in "".join(c["source"])), None)
+    if cell is None: raise ValueError(f"{index_file} has no {RESULTS_START} … {RESULTS_END} block for the results table")
+    text = "".join(cell["source"])
+    new_text = re.sub(re.escape(RESULTS_START) + ".*?" + re.escape(RESULTS_END), lambda _: table, text, flags=re.S)
+    stale = [f for f, ok in ((summary_file, summary_file.exists() and summary_file.read_text() == page),
+                             (index_file, new_text == text)) if not ok]
+    if check:
+        if stale: print(f"shortcut-nb: out of date: {', '.join(str(f.relative_to(root)) for f in stale)} (run: shortcut-nb summary && make readme)", file=sys.stderr)
+        return 1 if stale else 0
+    summary_file.write_text(page)
+    if new_text != text:
+        lines = new_text.split("\n")
+        cell["source"] = [l + "\n" for l in lines[:-1]] + [lines[-1]]
+        index_file.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {summary_file.relative_to(root)}" + (" and the results table of nbs/index.ipynb (make readme renders it)" if new_text != text else ""))
+    return 0

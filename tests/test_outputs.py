@@ -53,3 +53,10 @@ def test_spurious_xbl_names_every_explanation_row_short_of_seeds(project_root):
     findings = (out / "findings.md").read_text()
     for row in short.itertuples():
         assert f"{row.method} of {row.model}, seed" in note and f"{row.method} of {row.model}, seed" in findings, row
+
+
+def test_results_page_and_readme_table_are_up_to_date(project_root):
+    "outputs/SUMMARY.md and the README's results table are what `shortcut-nb summary` makes from the committed run folders."
+    from shortcut_nb.runner import write_summary, readme_results_table
+    assert write_summary(project_root, check=True) == 0, "run: shortcut-nb summary && make readme"
+    assert readme_results_table(project_root / "outputs") in (project_root / "README.md").read_text()
