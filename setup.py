@@ -9,6 +9,11 @@ cfg = cfg["DEFAULT"]
 requirements = cfg.get("requirements", "").split()
 dev_requirements = cfg.get("dev_requirements", "").split()
 scripts = [s for s in cfg.get("console_scripts", "").split() if s]
+# The paper notebooks and their published tables travel inside the package (`shortcut_nb/papers/`), so an installed
+# `shortcut-nb` lists and runs them without a checkout (outputs then go under the current folder).
+papers_pkg = f"{cfg['lib_path']}.papers"
+# Optional features by name (`pip install "shortcut_nb[dask]"`): settings.ini's `extra_<name> = packages`
+extras = {k.removeprefix("extra_"): v.split() for k, v in cfg.items() if k.startswith("extra_")}
 
 setuptools.setup(
     name=cfg["lib_name"],
@@ -22,10 +27,12 @@ setuptools.setup(
     url=cfg["git_url"],
     keywords=cfg["keywords"].split(),
     python_requires=">=" + cfg["min_python"],
-    packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
+    packages=[*setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]), papers_pkg],
+    package_dir={papers_pkg: "papers"},
+    package_data={papers_pkg: ["*.ipynb", "published/*/*.csv", "published/*/*.md"]},
     include_package_data=True,
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"dev": dev_requirements, **extras},
     entry_points={"console_scripts": scripts, "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
 )

@@ -13,22 +13,30 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['VERDICTS', 'CLAIM_SCALES', 'MIN_EFFECT_RATIO', 'CORE_CLAIM_COLUMNS', 'SIZE_CLAIM_COLUMNS', 'CLAIM_COLUMNS',
-           'RECORDED_PACKAGES', 'project_root', 'load_published', 'published_long', 'summarise', 'compare', 'fmt_cell',
-           'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'MarkdownText', 'show_tables', 'effect_ratio',
-           'sized_verdict', 'claim_difference', 'claim_order', 'claim_bound', 'resolve_premises', 'write_claims',
-           'check_claims', 'claims_metrics', 'device_info', 'write_run_json', 'determinism_info', 'run_folders',
-           'verdict_counts', 'results_summary']
+           'RECORDED_PACKAGES', 'project_root', 'is_checkout', 'load_published', 'published_long', 'summarise',
+           'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'MarkdownText',
+           'show_tables', 'effect_ratio', 'sized_verdict', 'claim_difference', 'claim_order', 'claim_bound',
+           'resolve_premises', 'write_claims', 'check_claims', 'claims_metrics', 'device_info', 'write_run_json',
+           'determinism_info', 'run_folders', 'verdict_counts', 'results_summary']
 
 # %% ../nbs/90_report.ipynb #c006
 def project_root(start: str | Path | None = None) -> Path:
-    "The checkout holding `settings.ini` and `papers/`: searched upwards from `start` (cwd), else next to the package."
+    """The folder whose `papers/` holds the paper notebooks: the checkout (`settings.ini` + `papers/`) searched upwards
+    from `start` (cwd), else the checkout next to the package, else the installed package itself (a wheel carries the
+    notebooks and published tables in `shortcut_nb/papers/`)."""
     here = Path(start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         if (d / "settings.ini").exists() and (d / "papers").is_dir(): return d
     import shortcut_nb
-    pkg_parent = Path(shortcut_nb.__file__).resolve().parents[1]
-    if (pkg_parent / "papers").is_dir(): return pkg_parent
-    raise FileNotFoundError(f"no shortcut_nb checkout (settings.ini + papers/) above {here}; run from inside the project")
+    pkg = Path(shortcut_nb.__file__).resolve().parent
+    if (pkg.parent / "settings.ini").exists() and (pkg.parent / "papers").is_dir(): return pkg.parent
+    if any((pkg / "papers").glob("*.ipynb")): return pkg
+    raise FileNotFoundError(f"no shortcut_nb checkout (settings.ini + papers/) above {here}, and the installed package carries "
+                            f"no paper notebooks ({pkg / 'papers'}): reinstall it from a wheel or run from inside the project")
+
+def is_checkout(root: str | Path) -> bool:
+    "Is `root` a project checkout (rather than the installed package's bundled papers)?"
+    return (Path(root) / "settings.ini").exists()
 
 # %% ../nbs/90_report.ipynb #c006b
 def load_published(paper: str, table: str, root: str | Path | None = None) -> pd.DataFrame:

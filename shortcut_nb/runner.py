@@ -8,7 +8,7 @@ import argparse, os, shutil, sys
 from pathlib import Path
 from typing import Any, Sequence
 from .config import SCALES, check_scale, data_root, DATA_ENV, config_file
-from .report import project_root
+from .report import project_root, is_checkout
 from .sweep import EXECUTOR_ENV, parse_executor
 
 # %% auto #0
@@ -44,7 +44,8 @@ def paper_names(root: str | Path | None = None) -> list[str]:
 def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dict[str, Any] | None = None,
               root: str | Path | None = None, out_root: str | Path | None = None, progress: bool = True,
               executor: str | None = None, log_output: bool = False) -> Path:
-    """Execute `papers/<name>.ipynb` with papermill at `scale`; return its output folder `outputs/<name>/<run>/`.
+    """Execute `papers/<name>.ipynb` with papermill at `scale`; return its output folder `outputs/<name>/<run>/` (the checkout's
+    `outputs/`; with an installed package and no checkout, `./outputs/`; or `out_root`).
     `executor` ("local", "dask", "tcp://host:port") sets `SHORTCUT_NB_EXECUTOR` for the kernel; None keeps this process's."""
     import papermill as pm
     check_scale(scale)
@@ -54,7 +55,8 @@ def run_paper(name: str, scale: str = "cpu", run: str | None = None, params: dic
     run = run or scale
     nb_path = proj / "papers" / f"{name}.ipynb"
     check_params(nb_path, params or {})
-    out_dir = (Path(out_root) if out_root else proj / "outputs").resolve() / name / run
+    default_root = proj / "outputs" if is_checkout(proj) else Path.cwd() / "outputs"   # installed package: under the current folder
+    out_dir = (Path(out_root) if out_root else default_root).resolve() / name / run
     work = out_dir.with_name(f"{run}.running")          # written here, swapped in only when the notebook succeeds
     failed = out_dir.with_name(f"{run}.failed")
     shutil.rmtree(work, ignore_errors=True); shutil.rmtree(failed, ignore_errors=True)
@@ -97,10 +99,15 @@ def _error_line(e: Exception) -> str:
     return f"{type(e).__name__}: {e}"
 
 def _executor_spec(executor: str | None, address: str | None) -> str | None:
-    "The `SHORTCUT_NB_EXECUTOR` value for `--executor` and `--address` (None: neither given, keep the environment's)."
-    if address is None: return executor
-    if executor == "local": raise ValueError(f"--address {address} needs the dask executor, not --executor local")
-    return address if "://" in address else f"tcp://{address}"
+    """The `SHORTCUT_NB_EXECUTOR` value for `--executor` and `--address` (None: neither given, keep the environment's);
+    a Dask executor without the `distributed` package is refused here, before anything runs."""
+    if address is not None and executor == "local": raise ValueError(f"--address {address} needs the dask executor, not --executor local")
+    spec = executor if address is None else (address if "://" in address else f"tcp://{address}")
+    if spec is not None and spec != "local":
+        import importlib.util
+        if importlib.util.find_spec("distributed") is None:
+            raise ValueError('the Dask executor needs the dask extra: pip install "shortcut_nb[dask]"')
+    return spec
 
 SCALE_COSTS = {"smoke": "seconds to ~2 min per paper on a laptop CPU: checks that everything runs, numbers mean nothing",
                "cpu": "≤ 60 min per paper from an empty cache on 2 CPU cores: subsets and CPU-sized models, in each paper's regime or flagged",
@@ -213,6 +220,11 @@ def write_summary(root: str | Path | None = None, check: bool = False) -> int:
     outputs = root / "outputs"
     page, table = results_summary(outputs) + "\n", readme_results_table(outputs)
     summary_file, index_file = outputs / "SUMMARY.md", root / "nbs" / "index.ipynb"
+    if not is_checkout(root):              # an installed package: the results page of ./outputs, no README to update
+        outputs = Path.cwd() / "outputs"
+        page = results_summary(outputs) + "\n"
+        if check: return 0 if (outputs / "SUMMARY.md").exists() and (outputs / "SUMMARY.md").read_text() == page else 1
+        (outputs / "SUMMARY.md").write_text(page); print(f"wrote {outputs / 'SUMMARY.md'}"); return 0
     nb = json.loads(index_file.read_text())
     cell = next((c for c in nb["cells"] if RESULTS_START in "".join(c["source"])), None)
     if cell is None: raise ValueError(f"{index_file} has no {RESULTS_START} … {RESULTS_END} block for the results table")

@@ -232,7 +232,7 @@ class DaskExecutor:
             import dask, logging
             from distributed import Client, LocalCluster
         except ImportError as e:
-            raise ImportError("DaskExecutor needs the `distributed` package: pip install distributed") from e
+            raise ImportError('DaskExecutor needs the `distributed` package: pip install "shortcut_nb[dask]"') from e
         if self.address is None:   # any free port for the scheduler's web server; workers' error logs are silenced (errors are raised here)
             extra = dict(self.cluster_kwargs)
             kw = dict(n_workers=self.n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
