@@ -203,6 +203,10 @@ def worker_env() -> dict[str, str]:
     keep = (DATA_ENV, CACHE_ENV, "PYTHONPATH")
     return {**{k: os.environ[k] for k in keep if os.environ.get(k)}, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
+def _run_scattered(cfg: Any, payload: bytes) -> tuple[dict, float]:
+    "`_run_pickled` with the payload as a scattered argument (Dask hands each worker its copy; the task graph stays small)."
+    return _run_pickled(payload, cfg)
+
 # %% ../nbs/05_sweep.ipynb #d5a10002c
 class DaskExecutor:
     """Run configs as tasks on a Dask cluster and yield `(config, result, seconds)` as they finish.
@@ -269,7 +273,9 @@ class DaskExecutor:
         owned = self._client is None
         if owned: self._start()
         token = os.urandom(4).hex()
-        futures = self._client.map(functools.partial(_run_pickled, dumps_run(fn)), configs, pure=False, retries=self.retries,
+        # the run function and what it refers to (a notebook's datasets: tens of MiB) go to every worker once, not in each task
+        payload = self._client.scatter(dumps_run(fn), broadcast=True, hash=False)
+        futures = self._client.map(_run_scattered, configs, payload=payload, pure=False, retries=self.retries,
                                    key=[f"{self.desc}-{config_hash(c)}-{token}" for c in configs])
         cfg_of = {f.key: c for f, c in zip(futures, configs)}
         errors = []

@@ -232,3 +232,18 @@ def test_workers_start_without_dasks_malloc_trim_threshold(monkeypatch):
     assert list(seen.values()) == [None]
     import dask
     assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"] == 65536   # the default is still Dask's outside our cluster
+
+
+def test_a_large_run_function_travels_once_without_a_large_graph_warning(tmp_path, cluster):
+    "A run function that closes over tens of MiB (a notebook's datasets) is scattered to the workers, not put in every task."
+    import warnings
+    import numpy as np
+    big = np.random.default_rng(0).random(4_000_000)                  # 32 MB, as a paper notebook's datasets
+    def uses_big(cfg: dict) -> dict: return {"value": float(big[cfg["i"]])}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with DaskExecutor(cluster.scheduler_address, progress=False, check_code=False) as ex:
+            res = run_sweep(uses_big, [{"i": i} for i in range(6)], tmp_path / "store", executor=ex, progress=False)
+    assert sorted(res["value"]) == sorted(float(big[i]) for i in range(6))
+    large = [str(w.message) for w in caught if "large graph" in str(w.message).lower()]
+    assert not large, large
