@@ -10,8 +10,8 @@ from typing import Sequence
 from .report import project_root
 
 # %% auto #0
-__all__ = ['WIDGET_VIEW', 'SHOW_DOC_IMPORT', 'static_notebook', 'doc_sources', 'build_docs', 'add_show_doc_cells',
-           'execute_in_place', 'document_notebooks', 'main']
+__all__ = ['WIDGET_VIEW', 'SHOW_DOC_IMPORT', 'static_notebook', 'doc_sources', 'build_docs', 'SourceLinkMarkdown',
+           'source_link_renderer', 'add_show_doc_cells', 'execute_in_place', 'document_notebooks', 'main']
 
 # %% ../nbs/94_docs.ipynb #d04
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -82,6 +82,25 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
     index = out / "index.html"
     index.write_text(_index_html(entries))
     return index
+
+# %% ../nbs/94_docs.ipynb #d09r
+_QUARTO_LINK = r"\[(?P<text>[^\]]+)\]\((?P<url>[^)\s]+)\)\{target=\"_blank\"\s*(?P<attrs>[^}]*)\}"
+
+class SourceLinkMarkdown:
+    "nbdev's `show_doc` Markdown with its Quarto-style source link rewritten as an HTML link (see `source_link_renderer`)."
+    def __init__(self, rendered): self.rendered = rendered
+    def _repr_markdown_(self) -> str:
+        import re
+        def html_link(m):
+            style = re.search(r'style="([^"]*)"', m["attrs"])
+            return f'<a href="{m["url"]}" target="_blank"' + (f' style="{style[1]}"' if style else "") + f'>{m["text"]}</a>'
+        return re.sub(_QUARTO_LINK, html_link, self.rendered._repr_markdown_())
+    def __getattr__(self, name): return getattr(self.rendered, name)
+
+def source_link_renderer(sym, name: str | None = None, title_level: int = 3) -> SourceLinkMarkdown:
+    "`show_doc`'s renderer for this project (settings.ini `renderer`): nbdev's Markdown whose source link renders in JupyterLab."
+    from nbdev.showdoc import BasicMarkdownRenderer
+    return SourceLinkMarkdown(BasicMarkdownRenderer(sym, name=name, title_level=title_level))
 
 # %% ../nbs/94_docs.ipynb #d09b
 SHOW_DOC_IMPORT = "from nbdev.showdoc import show_doc"
