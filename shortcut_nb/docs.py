@@ -10,8 +10,8 @@ from typing import Sequence
 from .report import project_root
 
 # %% auto #0
-__all__ = ['WIDGET_VIEW', 'SHOW_DOC_IMPORT', 'static_notebook', 'doc_sources', 'build_docs', 'SourceLinkMarkdown',
-           'source_link_renderer', 'add_show_doc_cells', 'execute_in_place', 'document_notebooks', 'main']
+__all__ = ['WIDGET_VIEW', 'SHOW_DOC_IMPORT', 'static_notebook', 'doc_sources', 'build_docs', 'source_link_renderer',
+           'add_show_doc_cells', 'execute_in_place', 'document_notebooks', 'main']
 
 # %% ../nbs/94_docs.ipynb #d04
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -86,7 +86,7 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
 # %% ../nbs/94_docs.ipynb #d09r
 _QUARTO_LINK = r"\[(?P<text>[^\]]+)\]\((?P<url>[^)\s]+)\)\{target=\"_blank\"\s*(?P<attrs>[^}]*)\}"
 
-class SourceLinkMarkdown:
+class _SourceLinkMarkdown:
     "nbdev's `show_doc` Markdown with its Quarto-style source link rewritten as an HTML link (see `source_link_renderer`)."
     def __init__(self, rendered): self.rendered = rendered
     def _repr_markdown_(self) -> str:
@@ -97,10 +97,10 @@ class SourceLinkMarkdown:
         return re.sub(_QUARTO_LINK, html_link, self.rendered._repr_markdown_())
     def __getattr__(self, name): return getattr(self.rendered, name)
 
-def source_link_renderer(sym, name: str | None = None, title_level: int = 3) -> SourceLinkMarkdown:
+def source_link_renderer(sym, name: str | None = None, title_level: int = 3) -> _SourceLinkMarkdown:
     "`show_doc`'s renderer for this project (settings.ini `renderer`): nbdev's Markdown whose source link renders in JupyterLab."
     from nbdev.showdoc import BasicMarkdownRenderer
-    return SourceLinkMarkdown(BasicMarkdownRenderer(sym, name=name, title_level=title_level))
+    return _SourceLinkMarkdown(BasicMarkdownRenderer(sym, name=name, title_level=title_level))
 
 # %% ../nbs/94_docs.ipynb #d09b
 SHOW_DOC_IMPORT = "from nbdev.showdoc import show_doc"

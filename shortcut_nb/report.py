@@ -34,6 +34,8 @@ def project_root(start: str | Path | None = None) -> Path:
     raise FileNotFoundError(f"no shortcut_nb checkout (settings.ini + papers/) above {here}, and the installed package carries "
                             f"no paper notebooks ({pkg / 'papers'}): reinstall it from a wheel or run from inside the project")
 
+
+# %% ../nbs/90_report.ipynb #c006-chk
 def is_checkout(root: str | Path) -> bool:
     "Is `root` a project checkout (rather than the installed package's bundled papers)?"
     return (Path(root) / "settings.ini").exists()
@@ -455,6 +457,8 @@ def run_folders(outputs: str | Path) -> list[Path]:
     found = [d for d in Path(outputs).glob("*/*") if (d / "claims.csv").exists() and not d.name.endswith((".running", ".failed"))]
     return sorted(found, key=lambda d: (d.parent.name, d.name != "cpu", d.name))
 
+
+# %% ../nbs/90_report.ipynb #sum-fn2
 def verdict_counts(outputs: str | Path) -> pd.DataFrame:
     "One row per run folder: claims per verdict, whether they are sized, conditions in the regime, commit and wall minutes."
     rows = []
@@ -473,6 +477,8 @@ def verdict_counts(outputs: str | Path) -> pd.DataFrame:
                      "wall_min": round(wall / 60, 1) if wall else None})
     return pd.DataFrame(rows)
 
+
+# %% ../nbs/90_report.ipynb #sum-fn3
 def results_summary(outputs: str | Path) -> str:
     "The results page (Markdown): verdict counts per run folder, then each run's regime flags and claims."
     counts = verdict_counts(outputs)

@@ -211,6 +211,8 @@ def readme_results_table(outputs: str | Path) -> str:
     t["sized"] = t["sized"].map({True: "yes", False: "not yet"})
     return f"{RESULTS_START}\n{t.to_markdown(index=False)}\n{RESULTS_END}"
 
+
+# %% ../nbs/91_runner.ipynb #summary-fn2
 def write_summary(root: str | Path | None = None, check: bool = False) -> int:
     """Write `outputs/SUMMARY.md` and the results block of `nbs/index.ipynb` (the README's source; `make readme` renders it)
     from every run folder; with `check`, write nothing and return 1 when either is out of date."""
