@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 
 # %% auto #0
-__all__ = ['Augment', 'AUGMENTATIONS', 'RA_OPS', 'random_flip', 'random_crop', 'crop_flip', 'get_augment', 'cutout', 'mixup',
-           'randaugment', 'chain', 'with_crop_flip']
+__all__ = ['Augment', 'AUGMENTATIONS', 'RA_OPS', 'random_flip', 'random_crop', 'crop_flip', 'translate_flip', 'get_augment',
+           'cutout', 'mixup', 'randaugment', 'chain', 'with_crop_flip']
 
 # %% ../nbs/04a_augment.ipynb #aug-c006
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -39,8 +39,16 @@ def crop_flip(x, y, g):
     x, y = random_crop(x, y, g, pad=max(1, x.shape[-1] // 8))
     return random_flip(x, y, g)
 
+# %% ../nbs/04a_augment.ipynb #aug-tf
+def translate_flip(x, y, g):
+    "The fast CIFAR recipes' augmentation (airbench, ResNet-9): a random shift of at most 2 pixels and a horizontal flip."
+    x, y = random_crop(x, y, g, pad=2)
+    return random_flip(x, y, g)
+
+
 # %% ../nbs/04a_augment.ipynb #aug-c006d
-AUGMENTATIONS: dict[str, Augment] = {"none": lambda x, y, g: (x, y), "flip": random_flip, "crop_flip": crop_flip}
+AUGMENTATIONS: dict[str, Augment] = {"none": lambda x, y, g: (x, y), "flip": random_flip, "crop_flip": crop_flip,
+                                     "translate_flip": translate_flip}
 
 def get_augment(aug: str | Augment) -> Augment:
     "Look up an augmentation by name (or pass a callable through)."

@@ -10,8 +10,8 @@ from typing import Sequence
 from .report import project_root
 
 # %% auto #0
-__all__ = ['WIDGET_VIEW', 'SHOW_DOC_IMPORT', 'static_notebook', 'doc_sources', 'build_docs', 'source_link_renderer',
-           'add_show_doc_cells', 'execute_in_place', 'document_notebooks', 'main']
+__all__ = ['WIDGET_VIEW', 'DOC_GROUPS', 'SHOW_DOC_IMPORT', 'static_notebook', 'doc_sources', 'doc_group', 'notebook_title',
+           'build_docs', 'source_link_renderer', 'add_show_doc_cells', 'execute_in_place', 'document_notebooks', 'main']
 
 # %% ../nbs/94_docs.ipynb #d04
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -42,19 +42,50 @@ def doc_sources(root: str | Path | None = None, scale: str = "cpu") -> list[tupl
         pages.append(("Papers", src.stem, done if done.exists() else src))
     return pages
 
+# %% ../nbs/94_docs.ipynb #d07g
+DOC_GROUPS = {   # the docs front page, grouped the way a reader looks for things; library notebooks by file-name prefix
+    "Make a shortcut": ("01a", "02", "04c", "09"), "Train": ("03", "04_", "04a", "04b", "05"),
+    "Diagnose": ("06", "07", "08", "10"), "Run a paper": ("90", "91"), "Explore": ("92",),
+    "Foundations": ("index", "00", "01_", "93", "94", "95")}
+
+def doc_group(section: str, stem: str) -> str:
+    "Which front-page group a page belongs to (`DOC_GROUPS`; every paper notebook is in 'Run a paper')."
+    if section == "Papers": return "Run a paper"
+    for group, prefixes in DOC_GROUPS.items():
+        if any(stem.startswith(p) for p in prefixes): return group
+    return "Foundations"
+
+# %% ../nbs/94_docs.ipynb #d07t
+def notebook_title(path: str | Path) -> tuple[str, str]:
+    "A notebook's title (its first `# ` heading) and one-line summary (the `> ` line after it, else the first sentence)."
+    cells = json.loads(Path(path).read_text())["cells"]
+    for c in cells:
+        if c["cell_type"] != "markdown": continue
+        lines = [l.strip() for l in "".join(c["source"]).splitlines() if l.strip()]
+        if not lines or not lines[0].startswith("# "): continue
+        title = lines[0][2:].strip()
+        rest = [l for l in lines[1:] if not l.startswith("#")]
+        quote = next((l[1:].strip() for l in rest if l.startswith(">")), None)
+        summary = quote or (rest[0].split(". ")[0].rstrip(".") + "." if rest else "")
+        return title, summary
+    return Path(path).stem, ""
+
 # %% ../nbs/94_docs.ipynb #d08
-def _index_html(entries: list[tuple[str, str, str, bool]]) -> str:
-    "The site's front page: one list per section; a paper page that is not a run says so."
+def _index_html(entries: list[tuple[str, str, str, bool, str, str]]) -> str:
+    "The site's front page: one list per group (`DOC_GROUPS`), each page by its title and summary; a paper page that is not a run says so."
     parts = ["<!doctype html><meta charset='utf-8'><title>shortcut_nb</title>",
-             "<style>body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}</style>",
+             "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.5} li{margin:.4em 0} "
+             "small{color:#555}</style>",
              "<h1>shortcut_nb</h1><p>Every notebook of the project as a page: the library notebooks, and each paper's "
              "executed notebook (figures, tables and claims as measured).</p>"]
-    for section in dict.fromkeys(e[0] for e in entries):
-        parts.append(f"<h2>{html.escape(section)}</h2><ul>")
-        for sec, name, href, executed in entries:
-            if sec != section: continue
-            note = "" if executed or sec != "Papers" else " <em>(not run at this scale: source only)</em>"
-            parts.append(f"<li><a href='{html.escape(href)}'>{html.escape(name)}</a>{note}</li>")
+    order = list(DOC_GROUPS)
+    for group in sorted(dict.fromkeys(e[0] for e in entries), key=lambda g: order.index(g) if g in order else len(order)):
+        parts.append(f"<h2>{html.escape(group)}</h2><ul>")
+        for grp, name, href, executed, title, summary in entries:
+            if grp != group: continue
+            note = "" if executed else " <em>(not run at this scale: source only)</em>"
+            parts.append(f"<li><a href='{html.escape(href)}'>{html.escape(title)}</a> <small>({html.escape(name)})</small>{note}"
+                         + (f"<br><small>{html.escape(summary)}</small>" if summary else "") + "</li>")
         parts.append("</ul>")
     return "\n".join(parts)
 
@@ -77,7 +108,9 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
         nb = nbformat.reads(json.dumps(static_notebook(json.loads(path.read_text()))), as_version=4)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
         (out / f"{name}.html").write_text(body)
-        entries.append((section, name, f"{name}.html", path != root / "papers" / path.name))
+        title, summary = notebook_title(path)
+        executed = section != "Papers" or path != root / "papers" / path.name
+        entries.append((doc_group(section, path.stem), name, f"{name}.html", executed, title, summary))
         print(f"docs: {name} ← {path.relative_to(root)}")
     index = out / "index.html"
     index.write_text(_index_html(entries))

@@ -13,7 +13,7 @@ from .config import seeded
 # %% auto #0
 __all__ = ['MODELS', 'resnet18', 'small_cnn', 'lenet5', 'mlp', 'densenet121', 'densenet_small', 'wide_resnet',
            'CompactTransformer', 'cvt7_4', 'cct7_3x1', 'cvt2_4_d64', 'cct2_3x2_d64', 'BasicBlock', 'resnet18_cifar',
-           'XBLNet', 'xbl_cnn', 'register_model', 'make_model', 'n_params']
+           'resnet9', 'XBLNet', 'xbl_cnn', 'register_model', 'make_model', 'n_params']
 
 # %% ../nbs/03_models.ipynb #c005
 def resnet18(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
@@ -175,6 +175,32 @@ def resnet18_cifar(in_channels: int = 3, num_classes: int = 10, width: int = 64)
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
     return nn.Sequential(*layers)
 
+# %% ../nbs/03_models.ipynb #r9-fn
+class _Residual(nn.Module):
+    "x + f(x): two 3×3 conv-BN-ReLU layers at constant width (ResNet-9's residual block)."
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(c, c), _conv_bn(c, c))
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return x + self.body(x)
+
+class _Scale(nn.Module):
+    "Multiply by a constant (ResNet-9 scales its logits by 1/8)."
+    def __init__(self, s: float):
+        super().__init__()
+        self.s = s
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return x * self.s
+
+def resnet9(in_channels: int = 3, num_classes: int = 10, width: int = 64) -> nn.Module:
+    "Page's ResNet-9 for 32×32 images with prep width `width` (64: the original); stages 2w, 4w, 8w."
+    if width < 1: raise ValueError(f"width must be ≥ 1, got {width}")
+    w = width
+    return nn.Sequential(
+        _conv_bn(in_channels, w),
+        _conv_bn(w, 2 * w), nn.MaxPool2d(2), _Residual(2 * w),
+        _conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
+        _conv_bn(4 * w, 8 * w), nn.MaxPool2d(2), _Residual(8 * w),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8 * w, num_classes, bias=False), _Scale(0.125))
+
 # %% ../nbs/03_models.ipynb #c010y
 class XBLNet(nn.Module):
     "One conv layer (+ReLU), dropout, one linear layer: the model of Hagos et al. §3.2.1."
@@ -212,6 +238,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn"
                                               "xbl_cnn": xbl_cnn}
 MODELS["resnet18_w16"] = lambda in_channels=3, num_classes=10: resnet18_cifar(in_channels, num_classes, width=16)
 MODELS["small_cnn_w16"] = lambda in_channels=3, num_classes=10: small_cnn(in_channels, num_classes, width=16)
+for _w in (8, 16, 24, 32, 64):     # ResNet-9 by prep width: resnet9_w64 is Page's network, resnet9_w16 the `cpu` member
+    MODELS[f"resnet9_w{_w}"] = lambda in_channels=3, num_classes=10, _w=_w: resnet9(in_channels, num_classes, _w)
 for _k in (1, 2, 4, 8, 10, 16, 20):
     MODELS[f"wrn28_{_k}"] = lambda in_channels=3, num_classes=10, _k=_k: wide_resnet(in_channels, num_classes, 28, _k)
 for _k in (1, 2, 4, 8, 16, 20):   # the capacity family at CPU size: WRN-28-k with every width ÷10 (wrn28_10 ÷10 is wrn28_1)
