@@ -28,7 +28,7 @@ $(VENV)/.installed: settings.ini setup.py
 
 test: setup            ## notebook cells as tests, then pytest (papermill smoke runs, bad inputs, CLI)
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --do_print   # 2 workers × 1 thread: no oversubscription
-	$(PY) -m pytest -q -rs tests   # -rs: say why any test was skipped
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -n 2 --dist loadgroup --durations=15 tests   # 2 workers (pytest-xdist), a paper's smoke-run readers on one; -rs: why a test was skipped
 
 test-determinism: setup  ## same seed, same numbers in two processes: every architecture, maker and paper at smoke (≈ 10 min on 2 cores)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_determinism.py

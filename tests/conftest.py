@@ -41,3 +41,20 @@ def smoke_run(shared_data, tmp_path_factory):
         if isinstance(runs[name], Exception): raise runs[name]
         return runs[name]
     return run
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "smoke_paper(name): the test reads paper `name`'s session smoke run")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test`: two workers, `--dist loadgroup`), every test that reads a paper's smoke run goes to
+    the worker that ran it: one xdist group per paper (the parametrized `name`, or the test's `smoke_paper` mark), so each
+    paper still runs once per session. Without xdist the groups are inert."""
+    for item in items:
+        if "smoke_run" not in getattr(item, "fixturenames", ()): continue
+        mark = item.get_closest_marker("smoke_paper")
+        paper = mark.args[0] if mark else getattr(getattr(item, "callspec", None), "params", {}).get("name")
+        if paper is None:
+            raise pytest.UsageError(f"{item.nodeid} reads a smoke run: parametrize it by `name` or mark it smoke_paper(<paper>)")
+        item.add_marker(pytest.mark.xdist_group(f"smoke-{paper}"))

@@ -8,6 +8,7 @@ from shortcut_nb.report import check_claims, load_published
 
 NAME = "be_persistent_cases"
 ATTACKS = [a.upper() for a in BACKDOORS]
+pytestmark = pytest.mark.smoke_paper(NAME)   # under xdist, on the worker that ran that smoke run
 
 
 @pytest.fixture(scope="module")

@@ -124,6 +124,7 @@ def test_explorers_respond_in_a_real_browser(lab):
     assert not serious, serious
 
 
+@pytest.mark.smoke_paper("spurious_xbl")
 def test_docs_pages_render_their_figures(tmp_path, smoke_run):
     "`make docs` pages: a paper's executed notebook shows its figures (decoded images) and its tables as HTML tables."
     from shortcut_nb.docs import build_docs

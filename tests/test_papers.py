@@ -84,6 +84,7 @@ def test_be_persistent_fills_table2_blocks_by_family(project_root, shared_data, 
         assert r.returncode == 1 and message in r.stderr, r.stderr[-2000:]
 
 
+@pytest.mark.smoke_paper("be_persistent")
 def test_be_persistent_checks_each_poison_on_the_surrogate_architecture(smoke_run):
     "Evidence beside Table 2: every condition is also trained on the network EMN/REM/TAP are made against, and said in the findings."
     out = smoke_run("be_persistent")
