@@ -22,6 +22,7 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     (root / "nbs").mkdir()
     shutil.copy(ROOT / "nbs" / "92_widgets.ipynb", root / "nbs" / "explorers.ipynb")
+    shutil.copy(ROOT / "settings.ini", root / "settings.ini")          # as in a checkout: show_doc's renderer is named there
     (root / "outputs").symlink_to(ROOT / "outputs")
     settings = root / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
@@ -110,6 +111,9 @@ def test_explorers_respond_in_a_real_browser(lab):
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=300_000)
         assert page.locator("[data-mime-type='application/vnd.jupyter.error']").count() == 0, "a cell raised"
         assert page.locator("span[style*='#b00020']").count() == 0, "an explorer shows an error instead of its picture"
+        shown_text = page.locator(".jp-Notebook").inner_text()
+        assert "{target=" not in shown_text, "show_doc's source link shows as raw text"          # rendered as a link instead
+        assert page.locator(".jp-RenderedMarkdown a:text-is('source')").count() >= 1
         # change a control of the shortcut explorer as a user would; its picture must change
         maker = page.locator("select:has(option:text-is('ℓ∞ patch noise (SHR)'))").first
         maker.scroll_into_view_if_needed()
@@ -147,4 +151,5 @@ def test_docs_pages_render_their_figures(tmp_path, smoke_run):
         page.goto((tmp_path / "site" / "92_widgets.html").as_uri())
         explorers = page.evaluate("[...document.images].filter(i => i.naturalWidth > 0).length")
         assert explorers >= 8, explorers                       # each explorer shows its picture without a kernel
+        assert "{target=" not in page.inner_text("body") and page.locator("a:text-is('source')").count() >= 1
         browser.close()

@@ -40,3 +40,15 @@ def test_one_public_definition_per_export_cell(path):
         if len(names) > 1:
             crowded.append(f"cell {cell_id}: {names}")
     assert not crowded, f"{path.name}: split these export cells, one public definition each: {crowded}"
+
+
+@pytest.mark.parametrize("path", sorted(NBS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_show_doc_source_links_render(path):
+    "Stored show_doc outputs carry the source link as HTML, never Quarto's `{target=…}` attribute text (JupyterLab prints it raw)."
+    raw = []
+    for c in json.loads(path.read_text())["cells"]:
+        for out in c.get("outputs", []):
+            md = out.get("data", {}).get("text/markdown", "")
+            md = "".join(md) if isinstance(md, list) else md
+            if '){target="_blank"' in md: raw.append(c.get("id", "?"))
+    assert not raw, f"{path.name}: cells {raw} show Quarto link attributes; re-run `make nb-outputs` (settings.ini names the renderer)"
