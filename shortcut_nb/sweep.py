@@ -45,7 +45,7 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return None
 
 # %% ../nbs/05_sweep.ipynb #a66a2277b
-PRESENTATION_MODULES = ("report", "runner", "widgets", "sweep", "_modidx", "__init__")
+PRESENTATION_MODULES = ("report", "runner", "widgets", "docs", "sweep", "_modidx", "__init__")
 
 def code_fingerprint(modules: Iterable[str] | None = None, length: int = 12) -> str:
     """Short hash of the source of the package modules `modules` (names like 'train'); default: every module that
