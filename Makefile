@@ -16,7 +16,7 @@ ifeq ($(origin SHORTCUT_NB_DATA), undefined)
   endif
 endif
 
-.PHONY: setup test test-determinism reproduce paper bench readme summary sync check-sync lab docs
+.PHONY: setup test test-paper-dry test-determinism reproduce paper bench readme summary sync check-sync lab docs
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: settings.ini setup.py
@@ -29,6 +29,9 @@ $(VENV)/.installed: settings.ini setup.py
 test: setup            ## notebook cells as tests, then pytest (papermill smoke runs, bad inputs, CLI)
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --do_print   # 2 workers × 1 thread: no oversubscription
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -n 2 --dist loadgroup --durations=15 tests   # 2 workers (pytest-xdist), a paper's smoke-run readers on one; -rs: why a test was skipped
+
+test-paper-dry: setup  ## every paper notebook at `paper` scale with every loop capped (SHORTCUT_NB_DRY_RUN): the GPU path, checked on a CPU
+	SHORTCUT_NB_TEST_PAPER_DRY=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -n 2 tests/test_paper_dry_run.py
 
 test-determinism: setup  ## same seed, same numbers in two processes: every architecture, maker and paper at smoke (≈ 10 min on 2 cores)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_determinism.py

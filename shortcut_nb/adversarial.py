@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .config import generator
+from .config import generator, dry_cap
 
 # %% auto #0
 __all__ = ['NORMS', 'project', 'pgd', 'adversarial_training']
@@ -45,7 +45,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255
         delta = torch.zeros_like(x)
     delta = ((x + delta).clamp(0, 1) - x).detach()
     sign = 1.0 if maximize else -1.0
-    for _ in range(steps):
+    for _ in range(dry_cap(steps)):
         delta.requires_grad_(True)
         with torch.enable_grad():
             loss = loss_fn(model(x + delta), y)

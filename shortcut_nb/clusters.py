@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .config import get_device, generator, seeded
+from .config import get_device, generator, seeded, dry_cap
 from .data import ImageSet, check_imageset
 from .train import predict
 
@@ -54,7 +54,7 @@ def train_vae(probes: ImageSet, latent_dim: int = 2, epochs: int = 30, batch_siz
     with seeded(seed): vae = VAE(probes.image_shape, latent_dim, hidden).to(dev)
     opt = torch.optim.Adam(vae.parameters(), lr=lr); g = generator(seed, dev)
     x = probes.floats(dev); losses = []
-    for _ in range(epochs):
+    for _ in range(dry_cap(epochs)):
         perm = torch.randperm(len(x), device=dev, generator=g); tot = 0.0
         for i in range(0, len(x), batch_size):
             xb = x[perm[i:i + batch_size]]

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'CACHE_ENV', 'SCALES', 'config_file', 'data_root', 'data_root_is_user_set', 'cache_dir', 'ChecksumError',
-           'md5sum', 'read_md5sums', 'verify_file', 'get_device', 'seeded', 'generator', 'check_scale']
+__all__ = ['DATA_ENV', 'CACHE_ENV', 'SCALES', 'DRY_RUN_ENV', 'DRY_RUN_PER_CLASS', 'config_file', 'data_root',
+           'data_root_is_user_set', 'cache_dir', 'ChecksumError', 'md5sum', 'read_md5sums', 'verify_file', 'get_device',
+           'seeded', 'generator', 'check_scale', 'dry_run', 'dry_cap']
 
 # %% ../nbs/00_config.ipynb #883a2eec
 DATA_ENV = "SHORTCUT_NB_DATA"
@@ -123,3 +124,16 @@ def check_scale(scale: str) -> str:
     "Return `scale` if valid, else raise a ValueError listing the valid scales."
     if scale not in SCALES: raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     return scale
+
+# %% ../nbs/00_config.ipynb #dry-fn
+DRY_RUN_ENV = "SHORTCUT_NB_DRY_RUN"
+DRY_RUN_PER_CLASS = 8      # images per class a dry run keeps of every dataset
+
+def dry_run() -> bool:
+    "Is this a dry run (`SHORTCUT_NB_DRY_RUN` set to anything but '' or '0')? Every loop of the library is then capped."
+    return os.environ.get(DRY_RUN_ENV, "").strip() not in ("", "0")
+
+# %% ../nbs/00_config.ipynb #dry-cap
+def dry_cap(n: int, cap: int = 2) -> int:
+    "`n` iterations, or at most `cap` of them in a dry run (`dry_run`)."
+    return min(n, cap) if dry_run() else n

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import torch
-from .config import data_root, data_root_is_user_set, cache_dir, verify_file, generator, DATA_ENV
+from .config import data_root, data_root_is_user_set, cache_dir, verify_file, generator, DATA_ENV, dry_run, DRY_RUN_PER_CLASS
 
 # %% auto #0
 __all__ = ['DATASETS', 'CIFAR10_CLASSES', 'CIFAR10_OFFICIAL', 'CIFAR10_JPEG', 'CELEBA_SIZE', 'IMAGENET_SIZE', 'IMAGENET_CLASSES',
@@ -286,7 +286,11 @@ def load_images(name: str, split: str = "train", root: str | os.PathLike | None 
         for f, a in ((fx, x), (fy, y)):  # write-then-rename: a crash never leaves a half-written cache
             tmp = f.with_suffix(f".{os.getpid()}.tmp.npy"); np.save(tmp, a); os.replace(tmp, f)
     classes = spec.classes(r) if callable(spec.classes) else list(spec.classes)
-    return ImageSet(torch.from_numpy(x), torch.from_numpy(y), classes, source, prov)
+    ds = ImageSet(torch.from_numpy(x), torch.from_numpy(y), classes, source, prov)
+    if dry_run():                                   # a dry run of the paper path: a few images per class (see 00_config)
+        have = int(torch.bincount(ds.y, minlength=ds.num_classes).min())
+        if have > 0: ds = subset(ds, min(DRY_RUN_PER_CLASS, have), seed=0)
+    return ds
 
 # %% ../nbs/01_data.ipynb #c017b
 IMAGENET_SIZE, IMAGENET_CLASSES = 224, 100
@@ -322,6 +326,7 @@ def subset(ds: ImageSet, n_per_class: int, seed: int = 0) -> ImageSet:
     "A deterministic class-balanced subset: `n_per_class` images of every class, drawn with `seed`, in original order."
     if n_per_class < 1: raise ValueError(f"n_per_class must be ≥ 1, got {n_per_class}")
     counts = torch.bincount(ds.y, minlength=ds.num_classes)
+    if dry_run(): n_per_class = max(1, min(n_per_class, int(counts.min())))   # a dry run's datasets are cut short
     if int(counts.min()) < n_per_class:
         raise ValueError(f"asked for {n_per_class} per class but class {ds.classes[int(counts.argmin())]!r} has only {int(counts.min())}")
     g = generator(seed)

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .config import generator, get_device
+from .config import generator, get_device, dry_cap
 from .data import ImageSet, check_imageset, check_images
 
 # %% auto #0
@@ -216,7 +216,7 @@ def reconstruct(model: nn.Module, n_candidates: int, input_shape: tuple[int, ...
     lam = torch.rand(n_candidates, generator=g, dtype=torch.float64).to(dev, dt).requires_grad_(True)
     opt_x = torch.optim.SGD([x], lr=lr, momentum=0.9); opt_l = torch.optim.SGD([lam], lr=lr_lambda, momentum=0.9)
     lo, hi = bounds; hist = []; t0 = time.time()
-    for it in range(iters):
+    for it in range(dry_cap(iters)):
         kkt = kkt_residual(model, f, x, lam, labels)
         pen = (x - hi).relu().pow(2).sum() + (lo - x).relu().pow(2).sum() + lambda_weight * (lambda_min - lam).relu().pow(2).sum()
         loss = kkt + pen

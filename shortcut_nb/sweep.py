@@ -351,6 +351,14 @@ def _claimed(fn: Callable[[Any], dict], store: ResultStore, poll: float = 0.5, o
             raise
     return run
 
+def _two_per_condition(configs: list) -> list:
+    "A dry run's sweep: at most two runs of each condition (configs that differ only in keys naming a seed)."
+    kept, seen = [], {}
+    for c in configs:
+        cond = json.dumps({k: v for k, v in c.items() if "seed" not in k}, sort_keys=True, default=str) if isinstance(c, dict) else repr(c)
+        if seen.get(cond, 0) < 2: kept.append(c); seen[cond] = seen.get(cond, 0) + 1
+    return kept
+
 def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultStore | str | Path,
               executor: Executor | None = None, progress: bool = True, code: str | None = "auto",
               cost: Callable[[Any], float] | None = None) -> pd.DataFrame:
@@ -367,6 +375,8 @@ def run_sweep(fn: Callable[[Any], dict], configs: Iterable[Any], store: ResultSt
         key = code_fingerprint() + function_fingerprint(fn) if code == "auto" else code
         store = ResultStore(store, code=key)
     configs = [_jsonable(c) for c in configs]
+    from shortcut_nb.config import dry_run
+    if dry_run(): configs = _two_per_condition(configs)      # a dry run of the paper path (see 00_config)
     ids = [config_hash(c) for c in configs]
     if len(set(ids)) != len(ids): raise ValueError("the sweep lists the same config twice; add a distinguishing key (e.g. seed)")
     todo = [c for c in configs if c not in store]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from .config import get_device, generator
+from .config import get_device, generator, dry_run
 from .data import unit_float, check_images, check_imageset
 
 # %% auto #0
@@ -89,6 +89,7 @@ class NeuronActivations:
 def sample_neurons(layer_acts: dict[str, torch.Tensor], n_neurons: int = 1500, seed: int = 0) -> NeuronActivations:
     "Draw up to `n_neurons` neurons, each layer contributing in proportion to its width at the site it was read (all of them if fewer)."
     if n_neurons < 3: raise ValueError(f"n_neurons must be ≥ 3 (a 1-cycle needs three neurons), got {n_neurons}")
+    if dry_run(): n_neurons = min(n_neurons, 48)      # a dry run's graph: the same sampling, a diagram in milliseconds
     sizes = {l: a.shape[1] for l, a in layer_acts.items()}
     total = sum(sizes.values()); rng = np.random.default_rng(seed)
     take = {l: s for l, s in sizes.items()} if total <= n_neurons else \

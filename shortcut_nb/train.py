@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .config import get_device, generator, seeded
+from .config import get_device, generator, seeded, dry_run
 from .data import ImageSet, unit_float
 from .models import make_model
 
@@ -218,6 +218,7 @@ def _fit(model, train, cfg, test, augment, perturb, progress, device, on_epoch, 
         raise ValueError(f"stop_at_train_acc is a fraction in [0, 1], got {cfg.stop_at_train_acc}")
     if cfg.test_every < 0: raise ValueError(f"test_every must be ≥ 0 (0: only after the last epoch), got {cfg.test_every}")
     if cfg.steps_per_epoch < 0: raise ValueError(f"steps_per_epoch must be ≥ 0 (0: one pass over the training set), got {cfg.steps_per_epoch}")
+    if dry_run(): cfg = dataclasses.replace(cfg, epochs=min(cfg.epochs, 1), steps_per_epoch=1)   # one step (see 00_config)
     dev = get_device(device)
     cuda = dev.type == "cuda"
     aug = augment or get_augment(cfg.augment)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
-from .config import generator, get_device
+from .config import generator, get_device, dry_cap
 from .data import ImageSet, unit_float, check_imageset
 from .made import Made
 from .models import make_model
@@ -83,7 +83,7 @@ def _min_min(ds: ImageSet, arch: str, eps: float, step: float, pgd_steps: int, s
             if adv_eps <= 0:
                 delta[i:i + bs] = pgd(net, xb, yb, eps, step, pgd_steps, maximize=False, delta0=db)
                 continue
-            for k in range(pgd_steps):
+            for k in range(dry_cap(pgd_steps)):
                 da = inner_adv(xb, yb, db, seed + r * 104729 + i + k)
                 db = db.detach().requires_grad_(True)
                 with torch.enable_grad():
@@ -265,7 +265,7 @@ def ntga_noise(ds: ImageSet, eps: float = 8 / 255, step: float = 1 / 255, steps:
         xn, yn, xm, ym = x[idx], onehot[idx], x[tgt], y[tgt]
         d = ((torch.rand(xn.shape, generator=g) * 2 - 1) * eps).to(dev)
         d = ((xn + d).clamp(0, 1) - xn)
-        for _ in range(steps):
+        for _ in range(dry_cap(steps)):
             d.requires_grad_(True)
             with torch.enable_grad():
                 xp = xn + d

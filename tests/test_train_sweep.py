@@ -137,3 +137,21 @@ def test_sweep_killed_with_sigkill_resumes(tmp_path):
     assert all(starts.count(x) == 1 for x in finished)           # no finished run was recomputed
     assert len(starts) <= 7                                      # only the run in flight at the kill ran twice
     assert not list((tmp_path / "store").glob("*.lock"))
+
+
+def test_dry_run_caps_every_loop(monkeypatch, tmp_path):
+    "SHORTCUT_NB_DRY_RUN: one training step of one epoch, two runs per condition, capped attack loops and neuron samples."
+    from shortcut_nb.config import DRY_RUN_ENV
+    from shortcut_nb.train import TrainConfig, train_model, toy_images
+    from shortcut_nb.sweep import run_sweep
+    from shortcut_nb.topology import neuron_activations
+    monkeypatch.setenv(DRY_RUN_ENV, "1")
+    toy = toy_images(64, size=16)
+    r = train_model("small_cnn", toy, TrainConfig(epochs=30, batch_size=8), progress=False)
+    assert r.epochs_run == 1
+    seen = []
+    res = run_sweep(lambda c: seen.append(c) or {"v": 1.0}, [{"arch": a, "seed": s} for a in ("x", "y") for s in range(5)],
+                    tmp_path / "store", progress=False)
+    assert len(res) == 4 and sorted({c["arch"] for c in seen}) == ["x", "y"]
+    na = neuron_activations(train_model("small_cnn", toy, TrainConfig(epochs=1), progress=False).model, toy.x, n_neurons=1500)
+    assert len(na.acts) <= 48 + len(na.layer_sizes) < sum(na.layer_sizes.values())   # 48, give or take one per layer's rounding
