@@ -78,7 +78,7 @@ def _index_html(entries: list[tuple[str, str, str, bool, str, str]]) -> str:
              "small{color:#555}</style>",
              "<h1>shortcut_nb</h1><p>Every notebook of the project as a page: the library notebooks, and each paper's "
              "executed notebook (figures, tables and claims as measured).</p>"]
-    order = list(DOC_GROUPS)
+    order = ["Results", *DOC_GROUPS]
     for group in sorted(dict.fromkeys(e[0] for e in entries), key=lambda g: order.index(g) if g in order else len(order)):
         parts.append(f"<h2>{html.escape(group)}</h2><ul>")
         for grp, name, href, executed, title, summary in entries:
@@ -99,7 +99,7 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pages = doc_sources(root, scale)
-    unknown = sorted(set(only) - {name for _, name, _ in pages})
+    unknown = sorted(set(only) - {name for _, name, _ in pages} - {"results"})
     if unknown: raise ValueError(f"no notebook named {unknown}; pages are {[name for _, name, _ in pages]}")
     exporter = HTMLExporter(template_name="lab")
     entries = []
@@ -112,6 +112,15 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
         executed = section != "Papers" or path != root / "papers" / path.name
         entries.append((doc_group(section, path.stem), name, f"{name}.html", executed, title, summary))
         print(f"docs: {name} ← {path.relative_to(root)}")
+    summary = root / "outputs" / "SUMMARY.md"          # the results page (`shortcut-nb summary`), first on the front page
+    if summary.exists() and (not only or "results" in only):
+        page = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": summary.read_text()}], "metadata": {},
+                "nbformat": 4, "nbformat_minor": 5}
+        body, _ = exporter.from_notebook_node(nbformat.from_dict(page), resources={"metadata": {"name": "results"}})
+        (out / "results.html").write_text(body)
+        entries.insert(0, ("Results", "results", "results.html", True, "Results",
+                           "Every run folder's verdicts under one sized rule, and every claim with published, ours and effect ratio."))
+        print("docs: results ← outputs/SUMMARY.md")
     index = out / "index.html"
     index.write_text(_index_html(entries))
     return index
