@@ -246,7 +246,8 @@ def persistence_at_sites(model: nn.Module, x: torch.Tensor, n_neurons: int = 150
 # %% ../nbs/06a_topology.ipynb #sites-cmp
 def compare_sites(results, condition: str, reference: str, metrics: tuple, sites: tuple = SITES, by: tuple = ()):
     """Side by side, per site: each condition's mean ± std of `metrics` (read from columns `<metric>_<site>` of `results`),
-    its difference from the `reference` condition and Welch's two-sided p. One row per (`by`…, condition, metric, site)."""
+    its difference from the `reference` condition and Welch's two-sided p. One row per (`by`…, condition, site, metric), in the
+    results contract's long format (`ours`, `ours_std`, `n`; `published` empty: the papers report one site only)."""
     import pandas as pd
     missing = [f"{m}_{s}" for m in metrics for s in sites if f"{m}_{s}" not in results.columns]
     if missing: raise KeyError(f"results lack columns {missing}; persistence_at_sites gives one per metric and site")
@@ -260,8 +261,8 @@ def compare_sites(results, condition: str, reference: str, metrics: tuple, sites
                 for s in sites:
                     v, r = gc[f"{m}_{s}"].to_numpy(float), ref[f"{m}_{s}"].to_numpy(float)
                     p = welch_ttest(v, r)[1] if cond != reference and min(len(v), len(r)) > 1 else np.nan
-                    rows.append({**dict(zip(by, keys)), condition: cond, "metric": m, "site": s, "mean": v.mean(),
-                                 "std": v.std(ddof=1) if len(v) > 1 else np.nan, "n": len(v),
+                    rows.append({**dict(zip(by, keys)), condition: cond, "site": s, "metric": m, "published": np.nan, "ours": v.mean(),
+                                 "ours_std": v.std(ddof=1) if len(v) > 1 else np.nan, "n": len(v),
                                  "minus_reference": v.mean() - r.mean() if len(r) else np.nan, "welch_p": p})
     return pd.DataFrame(rows)
 
