@@ -73,8 +73,20 @@ def summarise(results: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]
     return pd.DataFrame({"ours": g.mean(), "ours_std": g.std(ddof=1), "n": g.count()}).reset_index()
 
 # %% ../nbs/90_report.ipynb #c009c
+def _thresholds(cells: pd.DataFrame, keys: list[str], threshold: float | dict[str, float]) -> pd.Series:
+    "Each cell's fit threshold: one number, or a dict from a key value (e.g. a condition `\"CLEAN\"`) to its own, `\"*\"` for the rest."
+    if not isinstance(threshold, dict): return pd.Series(float(threshold), index=cells.index)
+    if "*" not in threshold: raise ValueError(f"a threshold dict needs a '*' entry for the cells it does not name, got {threshold}")
+    out = pd.Series(float(threshold["*"]), index=cells.index)
+    for value, t in threshold.items():
+        if value == "*": continue
+        hit = np.zeros(len(cells), dtype=bool)
+        for k in keys: hit |= (cells[k] == str(value)).to_numpy()
+        out[hit] = float(t)
+    return out
+
 def _regime_cells(results: pd.DataFrame, keys: list[str], metrics: Sequence[str], regime: str | dict[str, str],
-                  threshold: float) -> pd.DataFrame:
+                  threshold: float | dict[str, float]) -> pd.DataFrame:
     "Per (keys, metric): the mean of the metric's fit column over the runs that report that metric."
     fit_of = {m: regime for m in metrics} if isinstance(regime, str) else dict(regime)
     missing = sorted({f for f in fit_of.values() if f not in results.columns})
@@ -87,17 +99,18 @@ def _regime_cells(results: pd.DataFrame, keys: list[str], metrics: Sequence[str]
         parts.append(g.assign(metric=m))
     cells = pd.concat(parts) if parts else pd.DataFrame(columns=[*keys, "metric", "fit_pct"])
     for k in keys: cells[k] = cells[k].astype(str)
-    cells["regime_ok"] = cells["fit_pct"] >= threshold
+    cells["regime_ok"] = cells["fit_pct"] >= _thresholds(cells, keys, threshold)
     return cells
 
 def compare(published: pd.DataFrame | None, results: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str],
             published_keys: dict[str, str] | None = None, regime: str | dict[str, str] | None = None,
-            threshold: float = 95.0) -> pd.DataFrame:
+            threshold: float | dict[str, float] = 95.0) -> pd.DataFrame:
     """Published cells beside our mean ± std: one row per (keys, metric), columns
     `published`, `published_std`, `ours`, `ours_std`, `n`. Keys are matched as strings;
     `published_keys` renames published key columns to ours. Cells we did not run keep `n = 0`.
     `regime` names the column holding each run's accuracy on its own training set (in %; or a dict metric → column):
-    then `fit_pct` (its mean over the cell's runs) and `regime_ok` (`fit_pct ≥ threshold`) are added."""
+    then `fit_pct` (its mean over the cell's runs) and `regime_ok` (`fit_pct ≥ threshold`) are added; `threshold` may be a
+    dict from a key value to its own threshold, `\"*\"` for the rest (e.g. `{\"CLEAN\": 90, \"*\": 95}`)."""
     keys = list(keys)
     ours = summarise(results, keys, metrics)
     if published is None or len(published) == 0:
