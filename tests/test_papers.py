@@ -96,3 +96,27 @@ def test_be_persistent_checks_each_poison_on_the_surrogate_architecture(smoke_ru
     metrics = json.loads((out / "metrics.json").read_text())
     assert {f"surrogate_{d}_test_acc_pct" for d in surrogate_rows.dataset} <= set(metrics)
     assert "The same training on the small CNN" in (out / "findings.md").read_text()
+
+
+@pytest.mark.smoke_paper("be_persistent")
+def test_be_persistent_scale_ladder_spans_the_sizes_and_flags_what_does_not_act(smoke_run):
+    "The scale ladder: one row per (size, poison) from the smaller sets up to the main run, gaps with standard errors, flags by rule."
+    out = smoke_run("be_persistent")
+    run = json.loads((out / "run.json").read_text())
+    p = run["params"]
+    table = pd.read_csv(out / "tables" / "scale_ladder.csv")
+    sizes = sorted(10 * k for k in [*p["ladder"], p["n_per_class"]])
+    assert sorted(table.train_images.unique()) == sizes
+    assert set(table.poison) == {q for q in p["ladder_poisons"] if q in p["poisons"]}
+    assert table[["avg_pd1_gap_se", "wsd_gap_se"]].notna().all().all()
+    main = table[table.train_images == 10 * p["n_per_class"]]
+    assert (main.n_clean == p["n_models"]).all()
+    assert (table[table.train_images < 10 * p["n_per_class"]].n_clean == p["ladder_models"]).all()
+    # the rule: a poison acts when it removes at least half of the clean accuracy above chance (never at a clean model at chance)
+    drop = table.clean_test_acc_pct - table.poisoned_test_acc_pct
+    expected = (table.clean_test_acc_pct > 10) & (drop >= 0.5 * (table.clean_test_acc_pct - 10))
+    assert (table.poison_acts == expected).all()
+    assert (table.poisoned_fit_ok == (table.poisoned_fit_pct >= 95)).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert any(k.startswith("ladder.") for k in metrics) and "poisons_acting.resnet9_w16" in metrics
+    assert (out / "figures" / "scale_ladder.png").exists()
