@@ -114,10 +114,16 @@ def build_docs(out_dir: str | Path = "_docs", root: str | Path | None = None, sc
         print(f"docs: {name} ← {path.relative_to(root)}")
     summary = root / "outputs" / "SUMMARY.md"          # the results page (`shortcut-nb summary`), first on the front page
     if summary.exists() and (not only or "results" in only):
-        page = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": summary.read_text()}], "metadata": {},
-                "nbformat": 4, "nbformat_minor": 5}
-        body, _ = exporter.from_notebook_node(nbformat.from_dict(page), resources={"metadata": {"name": "results"}})
-        (out / "results.html").write_text(body)
+        def markdown_page(text: str, name: str) -> None:
+            page = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": text}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+            body, _ = exporter.from_notebook_node(nbformat.from_dict(page), resources={"metadata": {"name": name}})
+            (out / f"{name}.html").write_text(body)
+        tables = sorted((root / "outputs").glob("*/TABLES.md"))     # each paper's tables, supplements merged: linked from the results page
+        text = summary.read_text()
+        for t in tables:
+            markdown_page(t.read_text(), f"tables-{t.parent.name}")
+            text = text.replace(f"]({t.parent.name}/TABLES.md)", f"](tables-{t.parent.name}.html)")
+        markdown_page(text, "results")
         entries.insert(0, ("Results", "results", "results.html", True, "Results",
                            "Every run folder's verdicts under one sized rule, and every claim with published, ours and effect ratio."))
         print("docs: results ← outputs/SUMMARY.md")

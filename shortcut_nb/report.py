@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['VERDICTS', 'CLAIM_SCALES', 'MIN_EFFECT_RATIO', 'CORE_CLAIM_COLUMNS', 'SIZE_CLAIM_COLUMNS', 'CLAIM_COLUMNS',
-           'RECORDED_PACKAGES', 'project_root', 'is_checkout', 'load_published', 'published_long', 'summarise',
-           'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics', 'MarkdownText',
-           'show_tables', 'effect_ratio', 'sized_verdict', 'claim_difference', 'claim_order', 'claim_bound',
-           'resolve_premises', 'write_claims', 'check_claims', 'claims_metrics', 'device_info', 'write_run_json',
-           'determinism_info', 'run_folders', 'verdict_counts', 'results_summary']
+__all__ = ['TABLE_VALUE_COLUMNS', 'VERDICTS', 'CLAIM_SCALES', 'MIN_EFFECT_RATIO', 'CORE_CLAIM_COLUMNS', 'SIZE_CLAIM_COLUMNS',
+           'CLAIM_COLUMNS', 'RECORDED_PACKAGES', 'project_root', 'is_checkout', 'load_published', 'published_long',
+           'summarise', 'compare', 'fmt_cell', 'write_table', 'SavedFigure', 'save_figure', 'write_metrics',
+           'MarkdownText', 'show_tables', 'effect_ratio', 'sized_verdict', 'claim_difference', 'claim_order',
+           'claim_bound', 'resolve_premises', 'write_claims', 'check_claims', 'claims_metrics', 'device_info',
+           'write_run_json', 'determinism_info', 'run_folders', 'verdict_counts', 'results_summary', 'merged_table',
+           'paper_tables']
 
 # %% ../nbs/90_report.ipynb #c006
 def project_root(start: str | Path | None = None) -> Path:
@@ -152,7 +153,14 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, table_id: str, title: 
     d = Path(out_dir) / "tables"
     d.mkdir(parents=True, exist_ok=True)
     table.to_csv(d / f"{table_id}.csv", index=False)
-    keys = [c for c in table.columns if c not in ("metric", "published", "published_std", "ours", "ours_std", "n", "fit_pct", "regime_ok")]
+    (d / f"{table_id}.md").write_text(_table_markdown(table, title or table_id, note, digits))
+    return d / f"{table_id}.csv"
+
+TABLE_VALUE_COLUMNS = ("metric", "published", "published_std", "ours", "ours_std", "n", "fit_pct", "regime_ok")
+
+def _table_markdown(table: pd.DataFrame, title: str, note: str = "", digits: int = 2) -> str:
+    "The Markdown view of a long-format table: published | ours per metric, one row per key."
+    keys = [c for c in table.columns if c not in TABLE_VALUE_COLUMNS]
     flags = table["regime_ok"] if "regime_ok" in table.columns else pd.Series([None] * len(table), index=table.index)
     view = table.assign(
         published=[fmt_cell(p, s, 2, digits) for p, s in zip(table["published"], table["published_std"])],
@@ -161,13 +169,12 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, table_id: str, title: 
     wide = view.pivot_table(index=keys, columns="metric", values=["published", "ours"], aggfunc="first", sort=False)
     wide.columns = [f"{m} · {src}" for src, m in wide.columns]
     wide = wide[sorted(wide.columns, key=lambda c: (c.split(" · ")[0], c.split(" · ")[1] != "published"))]
-    md = f"### {title or table_id}\n\n" + wide.reset_index().to_markdown(index=False) + "\n"
+    md = f"### {title}\n\n" + wide.reset_index().to_markdown(index=False) + "\n"
     if note: md += f"\n{note}\n"
     if any(_out_of_regime(ok) for ok in flags):
         md += ("\n⚠ outside the paper's regime: these models fit their own training set to less than the threshold "
                "(see `fit_pct` in the .csv); read the number as a budget artefact, not as the paper's effect.\n")
-    (d / f"{table_id}.md").write_text(md)
-    return d / f"{table_id}.csv"
+    return md
 
 # %% ../nbs/90_report.ipynb #c012c
 class SavedFigure(type(Path())):
@@ -508,6 +515,8 @@ def results_summary(outputs: str | Path) -> str:
         metrics = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").exists() else {}
         outside = sorted(k.removeprefix("regime_ok.") for k, v in metrics.items() if k.startswith("regime_ok.") and v is False)
         lines += [f"## {d.parent.name} · {d.name}", ""]
+        if d == next(r for r in run_folders(outputs) if r.parent.name == d.parent.name):    # a paper's first folder links its one-table page
+            lines += [f"All of {d.parent.name}'s tables, with every run's rows in one place: [{d.parent.name}/TABLES.md]({d.parent.name}/TABLES.md).", ""]
         lines.append(f"Outside the regime: {', '.join(outside)}." if outside else "Every checked condition in the regime.")
         sized = all(c in claims.columns for c in SIZE_CLAIM_COLUMNS)
         if not sized:
@@ -524,3 +533,47 @@ def results_summary(outputs: str | Path) -> str:
 def _is_number(x) -> bool:
     try: return not np.isnan(float(x))
     except (TypeError, ValueError): return False
+
+# %% ../nbs/90_report.ipynb #tables-fn
+def merged_table(run_dirs: Sequence[str | Path], table_id: str) -> pd.DataFrame:
+    """Table `table_id` of several runs of one paper (main run first) as one long table with a `run` column: the first run's
+    measured rows, then each (keys, metric) it did not measure (n = 0 or absent) from the first later run that did.
+    Runs whose table has other key columns are skipped; raises when no run has the table."""
+    frames = [(Path(d).name, pd.read_csv(Path(d) / "tables" / f"{table_id}.csv")) for d in run_dirs
+              if (Path(d) / "tables" / f"{table_id}.csv").exists()]
+    if not frames: raise FileNotFoundError(f"no run in {[str(d) for d in run_dirs]} has tables/{table_id}.csv")
+    keys = [c for c in frames[0][1].columns if c not in TABLE_VALUE_COLUMNS]
+    taken, parts = set(), []
+    for name, t in frames:
+        if [c for c in t.columns if c not in TABLE_VALUE_COLUMNS] != keys: continue
+        t = t.assign(run=name)
+        ident = [tuple(str(v) for v in r) for r in t[[*keys, "metric"]].itertuples(index=False)]
+        measured = t["n"].fillna(0).to_numpy() > 0
+        new = np.array([m and i not in taken for i, m in zip(ident, measured)], dtype=bool)
+        parts.append(t[new])
+        taken |= {i for i, m in zip(ident, new) if m}
+    main_name, main = frames[0]
+    ident = [tuple(str(v) for v in r) for r in main[[*keys, "metric"]].itertuples(index=False)]
+    parts.append(main[[i not in taken for i in ident]].assign(run=""))      # rows no run measured keep "not run" (n = 0)
+    out = pd.concat(parts, ignore_index=True)
+    order = {i: k for k, i in enumerate(ident)}                              # the main table's (the paper's) row order
+    out["_o"] = [order.get(tuple(str(v) for v in r), len(order)) for r in out[[*keys, "metric"]].itertuples(index=False)]
+    out = out.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+    return out[[*keys, "run", *[c for c in TABLE_VALUE_COLUMNS if c in out.columns]]]
+
+# %% ../nbs/90_report.ipynb #tables-fn2
+def paper_tables(outputs: str | Path, paper: str) -> str:
+    """Every table of `paper`'s main run folder, merged with its supplements' rows (`merged_table`), as one Markdown page."""
+    dirs = [d for d in run_folders(outputs) if d.parent.name == paper]
+    if not dirs: raise FileNotFoundError(f"no run folders of {paper!r} under {outputs}")
+    lines = [f"# {paper}: every table in one place", "",
+             f"Generated by `shortcut-nb summary` from {', '.join(f'`{d.name}`' for d in dirs)}; do not edit by hand. Each row comes from the "
+             f"first of these runs that measured it (`run`); an empty `run` means no run did. The notes under each table, the figures "
+             f"and the findings are in the run folders.", ""]
+    for csv in sorted((dirs[0] / "tables").glob("*.csv")):
+        md = csv.with_suffix(".md")
+        title = md.read_text().split("\n", 1)[0].lstrip("# ").strip() if md.exists() else csv.stem
+        table = merged_table(dirs, csv.stem)
+        if not {"published", "ours", "n"} <= set(table.columns): continue     # not a results-contract table
+        lines += [_table_markdown(table, title), ""]
+    return "\n".join(lines)

@@ -214,13 +214,15 @@ def readme_results_table(outputs: str | Path) -> str:
 
 # %% ../nbs/91_runner.ipynb #summary-fn2
 def write_summary(root: str | Path | None = None, check: bool = False) -> int:
-    """Write `outputs/SUMMARY.md` and the results block of `nbs/index.ipynb` (the README's source; `make readme` renders it)
-    from every run folder; with `check`, write nothing and return 1 when either is out of date."""
+    """Write `outputs/SUMMARY.md`, each paper's `outputs/<paper>/TABLES.md` (its tables with the supplements' rows merged) and
+    the results block of `nbs/index.ipynb` (the README's source; `make readme` renders it) from every run folder; with `check`, write nothing and return 1 when either is out of date."""
     import json, re
-    from shortcut_nb.report import results_summary
+    from shortcut_nb.report import results_summary, paper_tables, run_folders
     root = _checkout(root)
     outputs = root / "outputs"
     page, table = results_summary(outputs) + "\n", readme_results_table(outputs)
+    papers = sorted({d.parent.name for d in run_folders(outputs)})
+    tables = {outputs / p / "TABLES.md": paper_tables(outputs, p) + "\n" for p in papers}   # one table per paper, supplements merged
     summary_file, index_file = outputs / "SUMMARY.md", root / "nbs" / "index.ipynb"
     if not is_checkout(root):              # an installed package: the results page of ./outputs, no README to update
         outputs = Path.cwd() / "outputs"
@@ -233,11 +235,13 @@ def write_summary(root: str | Path | None = None, check: bool = False) -> int:
     text = "".join(cell["source"])
     new_text = re.sub(re.escape(RESULTS_START) + ".*?" + re.escape(RESULTS_END), lambda _: table, text, flags=re.S)
     stale = [f for f, ok in ((summary_file, summary_file.exists() and summary_file.read_text() == page),
-                             (index_file, new_text == text)) if not ok]
+                             (index_file, new_text == text),
+                             *((f, f.exists() and f.read_text() == t) for f, t in tables.items())) if not ok]
     if check:
         if stale: print(f"shortcut-nb: out of date: {', '.join(str(f.relative_to(root)) for f in stale)} (run: shortcut-nb summary && make readme)", file=sys.stderr)
         return 1 if stale else 0
     summary_file.write_text(page)
+    for f, t in tables.items(): f.write_text(t)
     if new_text != text:
         lines = new_text.split("\n")
         cell["source"] = [l + "\n" for l in lines[:-1]] + [lines[-1]]
