@@ -22,13 +22,19 @@ def _flags(s: pd.Series) -> set:
 
 
 def test_backdoor_regime_is_fit_and_attack_success(out):
+    "Carrying the backdoor always gates; the fit gates where the budget buys it (`fit_gates`), else it is shown and flagged under its bar."
     m = json.loads((out / "metrics.json").read_text())
     t3 = pd.read_csv(out / "tables" / "table3.csv")
     fit = t3[t3.metric == "test_acc_pct"].set_index("attack")["fit_pct"]
     asr = t3[t3.metric == "backdoor_acc_pct"].set_index("attack")["ours"]
+    shown_fit = t3[t3.metric == "train_acc_pct"].set_index("attack")["ours"]
     assert set(fit.index) == {"BENIGN", *ATTACKS}
+    bar = m["regime_threshold_pct"] if m["fit_gates"] else m["fit_flag_pct"]
     for cond in fit.index:
-        expected = bool(fit[cond] >= m["regime_threshold_pct"]) and (cond == "BENIGN" or bool(asr[cond] >= m["asr_threshold_pct"]))
+        fits = bool(fit[cond] >= bar)
+        assert m[f"fit_flag.backdoor.{cond}"] is (not fits), cond
+        assert abs(shown_fit[cond] - fit[cond]) < 1e-6, cond                    # the fit is a column of Table 3
+        expected = (fits or not m["fit_gates"]) and (cond == "BENIGN" or bool(asr[cond] >= m["asr_threshold_pct"]))
         assert m[f"regime_ok.backdoor.{cond}"] is expected, cond
         assert _flags(t3[t3.attack == cond]["regime_ok"]) == {expected}, cond   # the table's ⚠ says the same
 
