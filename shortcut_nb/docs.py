@@ -45,7 +45,7 @@ def doc_sources(root: str | Path | None = None, scale: str = "cpu") -> list[tupl
 # %% ../nbs/94_docs.ipynb #d07g
 DOC_GROUPS = {   # the docs front page, grouped the way a reader looks for things; library notebooks by file-name prefix
     "Make a shortcut": ("01a", "02", "04c", "09"), "Train": ("03", "04_", "04a", "04b", "05"),
-    "Diagnose": ("06", "07", "08", "10"), "Run a paper": ("90", "91"), "Explore": ("92",),
+    "Diagnose": ("06", "07", "08", "10", "11"), "Run a paper": ("90", "91"), "Explore": ("92",),
     "Foundations": ("index", "00", "01_", "93", "94", "95")}
 
 def doc_group(section: str, stem: str) -> str:
