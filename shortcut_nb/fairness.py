@@ -84,7 +84,7 @@ def table1_row(report: dict) -> dict[str, float]:
     return {col: 100 * report[k] for k, col in TABLE1_COLUMNS.items()}
 
 # %% ../nbs/06c_fairness.ipynb #f016
-SENSITIVE_KINDS = ("colour", "background")
+SENSITIVE_KINDS = ("colour", "background", "stripes")
 SENSITIVE_COLORS = ("red", "green")   # s = 0, s = 1
 
 @dataclass(repr=False)
@@ -94,7 +94,7 @@ class BiasedSet(Made):
     sensitive: torch.Tensor      # int64 N, 0/1
     target_classes: list[str]    # the original classes that make up target 1
     correlation: float           # the fraction of each target value's images with sensitive = target
-    kind: str                    # how the attribute is drawn: 'colour' | 'background'
+    kind: str                    # how the attribute is drawn: 'colour' | 'background' | 'stripes'
 
     def __len__(self) -> int: return len(self.data)
     @property
@@ -114,8 +114,17 @@ class BiasedSet(Made):
 # %% ../nbs/06c_fairness.ipynb #f017
 def paint_sensitive(x: torch.Tensor, s: torch.Tensor, kind: str = "colour", colors: Sequence = SENSITIVE_COLORS) -> torch.Tensor:
     """RGB uint8 copies of images `x` (uint8, 1 or 3 channels) carrying the attribute `s` (0/1 per image) as colour `colors[s]`:
-    'colour' — gray strokes × colour, or RGB × (½ + ½ colour); 'background' — white strokes on a ground of the colour (gray only)."""
+    'colour' — gray strokes × colour, or RGB × (½ + ½ colour); 'background' — white strokes on a ground of the colour (gray only);
+    'stripes' — a texture, not a colour: a quarter-strength overlay of 2-pixel stripes, horizontal for s = 0 and vertical for
+    s = 1 (`colors` unused), on gray or RGB images."""
     if kind not in SENSITIVE_KINDS: raise ValueError(f"sensitive must be one of {SENSITIVE_KINDS}, got {kind!r}")
+    if kind == "stripes":
+        H, W = x.shape[-2:]
+        rows = (torch.arange(H) // 2 % 2).float()[:, None].expand(H, W)          # horizontal stripes, period 4 px
+        cols = (torch.arange(W) // 2 % 2).float()[None, :].expand(H, W)          # vertical stripes
+        pattern = torch.stack([rows, cols])[s.long()][:, None]                    # N×1×H×W
+        xf = (x.float() / 255).expand(-1, 3, -1, -1)
+        return (0.75 * xf + 0.25 * pattern).mul(255).round().to(torch.uint8)
     if len(colors) != 2: raise ValueError(f"need two colours (for sensitive = 0 and 1), got {len(colors)}")
     lut = torch.stack([_rgb(c) / 255 for c in colors])[s.long()][:, :, None, None]   # N×3×1×1
     xf = x.float() / 255

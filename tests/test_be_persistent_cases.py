@@ -68,3 +68,18 @@ def test_every_claim_has_a_row_and_out_of_regime_attacks_are_flagged(out):
     for a in ATTACKS:   # a top-5 claim resting on an attack outside the regime is never reported as in it
         if not (m[f"regime_ok.backdoor.{a}"] and m["regime_ok.backdoor.BENIGN"]):
             assert str(c.loc[f"T3_{a}_top5", "regime_ok"]) == "False", a
+
+
+def test_second_bias_proxy_runs_the_same_protocol_on_a_texture(out):
+    "The second proxy (stripes on CIFAR-10): both proxies side by side, its own premise and claim, and the findings say which sign won."
+    run = json.loads((out / "run.json").read_text())
+    t = pd.read_csv(out / "tables" / "bias_second_proxy.csv")
+    assert set(t.proxy) == {"coloured MNIST", "stripes on CIFAR-10"} and set(t.model) == {"BIASED", "UNBIASED"}
+    second = t[(t.proxy == "stripes on CIFAR-10") & (t.metric == "top5_pd1_x1e-1")]
+    assert (second.n == run["params"]["second_bias_models"] * run["params"]["n_targets"]).all()
+    c = check_claims(out / "claims.csv").set_index("claim_id")
+    assert c.loc["B2_biased_top5", "premise"] == "B2_bpa_worst_group_acc"
+    m = json.loads((out / "metrics.json").read_text())
+    assert {"second_proxy_biased_minus_unbiased_top5_x1e-1", "second_proxy_top5_welch_p", "regime_ok.bias_second.BIASED"} <= set(m)
+    assert "Second proxy (stripes on CIFAR-10" in (out / "findings.md").read_text()
+    assert any("cifar" in d["source"].lower() for d in run["datasets"])
