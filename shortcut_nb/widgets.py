@@ -14,8 +14,8 @@ from .data import ImageSet
 
 # %% auto #0
 __all__ = ['SHORTCUT_MAKERS', 'new_figure', 'figure_png', 'explorer', 'image_grid', 'browse', 'make_shortcut',
-           'shortcut_explorer', 'persistence_explorer', 'patch_exchange_explorer', 'gallery_explorer',
-           'cluster_explorer', 'results_explorer']
+           'shortcut_explorer', 'persistence_explorer', 'benchmark_explorer', 'patch_exchange_explorer',
+           'gallery_explorer', 'cluster_explorer', 'results_explorer']
 
 # %% ../nbs/92_widgets.ipynb #w02
 def new_figure(width: float = 6.0, height: float = 3.0):
@@ -249,6 +249,43 @@ def persistence_explorer(results: pd.DataFrame, condition: str = "dataset", refe
                 "index": W.IntSlider(0, 0, max(len(g) for g in groups.values()) - 1, description="model"),
                 "metric": W.Dropdown(options=list(metrics), description="summary")}
     return explorer(draw, controls, "Persistence explorer")
+
+# %% ../nbs/92_widgets.ipynb #wb2
+def benchmark_explorer(models: pd.DataFrame, table: pd.DataFrame, examples: dict | None = None, picture=None,
+                       condition: str = "shortcut", reference: str = "CLEAN"):
+    """Explorer of an AUROC matrix (`benchmark.auroc_table`) over the per-model scores it came from (`models`: one row per
+    model, a `condition` column and one column per score): pick a shortcut and a score; see both populations' values
+    with the cell's AUROC and 95 % interval, an image carrying the shortcut (`examples`: shortcut → C×H×W uint8), and
+    `picture(shortcut, score, ax)` — the diagnostic's own picture for one model — when given."""
+    import ipywidgets as W
+    need = [c for c in ("shortcut", "diagnostic", "auroc", "ci_low", "ci_high") if c not in table.columns]
+    if need: raise ValueError(f"table lacks columns {need}: pass an auroc_table")
+    if condition not in models.columns: raise ValueError(f"models lack the condition column {condition!r}")
+    missing = sorted(set(table.diagnostic) - set(models.columns))
+    if missing: raise ValueError(f"models lack the score columns {missing}")
+    if reference not in set(models[condition]): raise ValueError(f"no {reference!r} models in column {condition!r}")
+    cells = table.set_index(["shortcut", "diagnostic"])
+    examples = examples or {}
+    def draw(shortcut, score):
+        fig = new_figure(11 if picture else 8, 3.0)
+        axs = fig.subplots(1, 3 if picture else 2, gridspec_kw={"width_ratios": [2.2, 1, 1.3][: 3 if picture else 2]})
+        clean = models[models[condition] == reference][score].dropna().astype(float)
+        cur = models[models[condition] == shortcut][score].dropna().astype(float)
+        bins = np.histogram_bin_edges(np.r_[clean, cur], bins=12) if len(clean) + len(cur) else 10
+        axs[0].hist(clean, bins=bins, alpha=0.6, label=f"{reference} (n={len(clean)})")
+        axs[0].hist(cur, bins=bins, alpha=0.6, label=f"{shortcut} (n={len(cur)})")
+        c = cells.loc[(shortcut, score)] if (shortcut, score) in cells.index else None
+        auc = "no AUROC" if c is None or pd.isna(c.auroc) else f"AUROC {c.auroc:.2f} [{c.ci_low:.2f}, {c.ci_high:.2f}]"
+        axs[0].set(xlabel=score, ylabel="models", title=f"{shortcut} vs {reference}: {auc}"); axs[0].legend(fontsize=7)
+        if shortcut in examples: axs[1].imshow(np.asarray(examples[shortcut]).transpose(1, 2, 0).squeeze(), cmap="gray")
+        axs[1].set_title(f"an image with {shortcut}" if shortcut in examples else "no example image"); axs[1].axis("off")
+        if picture: picture(shortcut, score, axs[2])
+        for ax in axs: ax.title.set_fontsize(8)
+        return fig
+    shortcuts = list(dict.fromkeys(table.shortcut))
+    controls = {"shortcut": W.Dropdown(options=shortcuts, description="shortcut"),
+                "score": W.Dropdown(options=list(dict.fromkeys(table.diagnostic)), description="score")}
+    return explorer(draw, controls, "Detection-matrix explorer")
 
 # %% ../nbs/92_widgets.ipynb #w18
 def patch_exchange_explorer(model, sources: ImageSet, targets: ImageSet, source_class: int | str, target_class: int | str,
