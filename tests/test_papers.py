@@ -118,5 +118,5 @@ def test_be_persistent_scale_ladder_spans_the_sizes_and_flags_what_does_not_act(
     assert (table.poison_acts == expected).all()
     assert (table.poisoned_fit_ok == (table.poisoned_fit_pct >= 95)).all()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert any(k.startswith("ladder.") for k in metrics) and "poisons_acting.resnet9_w16" in metrics
+    assert any(k.startswith("ladder.") for k in metrics) and "poisons_acting.resnet9_w8" in metrics
     assert (out / "figures" / "scale_ladder.png").exists()
