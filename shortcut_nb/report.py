@@ -159,7 +159,8 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, table_id: str, title: 
 TABLE_VALUE_COLUMNS = ("metric", "published", "published_std", "ours", "ours_std", "n", "fit_pct", "regime_ok")
 
 def _table_markdown(table: pd.DataFrame, title: str, note: str = "", digits: int = 2) -> str:
-    "The Markdown view of a long-format table: published | ours per metric, one row per key."
+    "The Markdown view of a long-format table: published | ours per metric, one row per key (missing std columns read as none)."
+    table = table.assign(**{c: table.get(c, np.nan) for c in ("published_std", "ours_std")})
     keys = [c for c in table.columns if c not in TABLE_VALUE_COLUMNS]
     flags = table["regime_ok"] if "regime_ok" in table.columns else pd.Series([None] * len(table), index=table.index)
     view = table.assign(
