@@ -511,12 +511,14 @@ def results_summary(outputs: str | Path) -> str:
              "resting on a claim that is not reproduced or on models outside the paper's regime. `in_regime`: conditions whose "
              "models met the regime contract, of those checked. `wall_min`: the run's wall time (cold or warm: see the run's notes).",
              "", counts.to_markdown(index=False), ""]
-    for d in run_folders(outputs):
+    folders = run_folders(outputs)
+    first_of_paper = {next(r for r in folders if r.parent.name == p) for p in {f.parent.name for f in folders}}
+    for d in folders:
         claims = check_claims(d / "claims.csv")
         metrics = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").exists() else {}
         outside = sorted(k.removeprefix("regime_ok.") for k, v in metrics.items() if k.startswith("regime_ok.") and v is False)
         lines += [f"## {d.parent.name} · {d.name}", ""]
-        if d == next(r for r in run_folders(outputs) if r.parent.name == d.parent.name):    # a paper's first folder links its one-table page
+        if d in first_of_paper:                        # a paper's first folder links its one-table page
             lines += [f"All of {d.parent.name}'s tables, with every run's rows in one place: [{d.parent.name}/TABLES.md]({d.parent.name}/TABLES.md).", ""]
         lines.append(f"Outside the regime: {', '.join(outside)}." if outside else "Every checked condition in the regime.")
         sized = all(c in claims.columns for c in SIZE_CLAIM_COLUMNS)
@@ -536,6 +538,10 @@ def _is_number(x) -> bool:
     except (TypeError, ValueError): return False
 
 # %% ../nbs/90_report.ipynb #tables-fn
+def _row_ids(t: pd.DataFrame, cols: list[str]) -> list[tuple]:
+    "Each row's values of `cols` as a tuple of strings (how rows of different runs' tables are matched)."
+    return [tuple(str(v) for v in r) for r in t[cols].itertuples(index=False)]
+
 def merged_table(run_dirs: Sequence[str | Path], table_id: str) -> pd.DataFrame:
     """Table `table_id` of several runs of one paper (main run first) as one long table with a `run` column: the first run's
     measured rows, then each (keys, metric) it did not measure (n = 0 or absent) from the first later run that did.
@@ -548,17 +554,17 @@ def merged_table(run_dirs: Sequence[str | Path], table_id: str) -> pd.DataFrame:
     for name, t in frames:
         if [c for c in t.columns if c not in TABLE_VALUE_COLUMNS] != keys: continue
         t = t.assign(run=name)
-        ident = [tuple(str(v) for v in r) for r in t[[*keys, "metric"]].itertuples(index=False)]
+        ident = _row_ids(t, [*keys, "metric"])
         measured = t["n"].fillna(0).to_numpy() > 0
         new = np.array([m and i not in taken for i, m in zip(ident, measured)], dtype=bool)
         parts.append(t[new])
         taken |= {i for i, m in zip(ident, new) if m}
     main_name, main = frames[0]
-    ident = [tuple(str(v) for v in r) for r in main[[*keys, "metric"]].itertuples(index=False)]
+    ident = _row_ids(main, [*keys, "metric"])
     parts.append(main[[i not in taken for i in ident]].assign(run=""))      # rows no run measured keep "not run" (n = 0)
     out = pd.concat(parts, ignore_index=True)
     order = {i: k for k, i in enumerate(ident)}                              # the main table's (the paper's) row order
-    out["_o"] = [order.get(tuple(str(v) for v in r), len(order)) for r in out[[*keys, "metric"]].itertuples(index=False)]
+    out["_o"] = [order.get(i, len(order)) for i in _row_ids(out, [*keys, "metric"])]
     out = out.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
     return out[[*keys, "run", *[c for c in TABLE_VALUE_COLUMNS if c in out.columns]]]
 
